@@ -1,0 +1,54 @@
+"""Clocks. Durations come only from a monotonic clock (wall-clock jumps never change a figure).
+
+:class:`SimClock` is a simulated clock for tests and replays: ``sleep`` advances it instantly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+
+class MonotonicClock:
+    """The real clock: ``time.monotonic_ns`` and ``time.sleep``."""
+
+    simulated = False
+
+    def now_ns(self) -> int:
+        return time.monotonic_ns()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        """Wait on ``event`` for up to ``seconds``; True if it was set."""
+        return event.wait(max(seconds, 0.0))
+
+
+class SimClock:
+    """A simulated monotonic clock. ``sleep`` advances time instantly; ``advance`` moves it by hand."""
+
+    simulated = True
+
+    def __init__(self, start_ns: int = 0) -> None:
+        self._now = int(start_ns)
+        self._lock = threading.Lock()
+
+    def now_ns(self) -> int:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += int(round(seconds * 1e9))
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self.advance(seconds)
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        if event.is_set():
+            return True
+        self.advance(seconds)
+        return event.is_set()

@@ -1,0 +1,331 @@
+"""The result model: plain data, written once, read anywhere (no GPU, no live objects).
+
+A run folder holds ``result.json`` (this model) and ``trace.parquet`` (every sample). Scoring,
+comparison and reports read only these files. ``schema_version`` is checked on read: a newer
+major version than this harness knows is refused with a clear error; older ones are upgraded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bench.errors import ResultError
+
+SCHEMA_VERSION = "1.0"
+RESULT_FILE = "result.json"
+TRACE_FILE = "trace.parquet"
+
+Status = Literal["complete", "incomplete", "interrupted", "failed", "running"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", validate_assignment=False)
+
+
+class Stat(_Model):
+    """A figure over repeats: mean, sample standard deviation, 95% CI (Student t), count."""
+
+    mean: float | None
+    std: float | None = None
+    ci95_low: float | None = None
+    ci95_high: float | None = None
+    n: int = 0
+
+    @property
+    def ci95_half_width(self) -> float | None:
+        if self.ci95_low is None or self.ci95_high is None:
+            return None
+        return (self.ci95_high - self.ci95_low) / 2
+
+    @property
+    def ci95_relative(self) -> float | None:
+        """Half-width of the CI relative to the mean (0.02 = +/-2%)."""
+        hw = self.ci95_half_width
+        if hw is None or not self.mean:
+            return None
+        return abs(hw / self.mean)
+
+
+class Issue(_Model):
+    """Something that spoils or qualifies a measurement (a gap, a reset, another process, ...)."""
+
+    code: str
+    message: str
+    window: str | None = None
+    severity: Literal["info", "warning", "error"] = "warning"
+
+
+class ChannelEnergy(_Model):
+    """One channel's share of a window."""
+
+    channel: str
+    energy_j: float | None
+    method: Literal["counter", "integrated_power", "none"]
+    integrated_energy_j: float | None = None  # from power, kept beside the counter for cross-checks
+    samples: int = 0
+    mean_power_w: float | None = None
+    peak_power_w: float | None = None
+    max_interval_s: float | None = None
+    gaps: int = 0
+    resets: int = 0
+
+
+class Window(_Model):
+    """A named measured interval of the trace (idle, warm-up, repeat-N) and its energy."""
+
+    name: str
+    t_start_ns: int  # monotonic, same clock as the trace
+    t_end_ns: int
+    duration_s: float
+    energy_j: float | None  # sum over channels
+    mean_power_w: float | None
+    peak_power_w: float | None
+    samples: int
+    channels: list[ChannelEnergy] = Field(default_factory=list)
+    issues: list[Issue] = Field(default_factory=list)
+    clean: bool = True  # no gap, reset or other spoiler inside
+
+
+class Repeat(_Model):
+    """One measured repeat of a workload."""
+
+    index: int
+    window: str
+    units: int
+    steps: int
+    duration_s: float
+    gross_energy_j: float | None
+    idle_energy_j: float | None
+    net_energy_j: float | None
+    mean_power_w: float | None
+    peak_power_w: float | None
+    throughput: float  # units per second
+    energy_per_unit_j: float | None  # net energy / units
+    gross_energy_per_unit_j: float | None
+    clean: bool = True
+
+
+class Aggregate(_Model):
+    """Figures across repeats."""
+
+    energy_per_unit_j: Stat
+    gross_energy_per_unit_j: Stat
+    throughput: Stat
+    net_energy_j: Stat
+    gross_energy_j: Stat
+    mean_power_w: Stat
+    duration_s: Stat
+    flops_per_joule: Stat | None = None
+
+
+class WorkloadResult(_Model):
+    """One workload's part of a run."""
+
+    workload: str
+    kind: str
+    status: Status
+    reason: str | None = None
+    unit: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    optimizations: dict[str, Any] = Field(default_factory=dict)
+    units_per_step: int | None = None
+    flops_per_unit: float | None = None
+    parameters: int | None = None
+    memory_bytes: int | None = None
+    peak_memory_bytes: int | None = None
+    warmup: dict[str, Any] = Field(default_factory=dict)
+    repeats: list[Repeat] = Field(default_factory=list)
+    aggregate: Aggregate | None = None
+    issues: list[Issue] = Field(default_factory=list)
+
+
+class IdleBaseline(_Model):
+    window: str
+    duration_s: float
+    energy_j: float | None
+    power_w: float | None  # mean idle power
+    power_std_w: float | None = None  # spread of 1 s block means: stability of the baseline
+    clean: bool = True
+
+
+class QualityAspect(_Model):
+    aspect: str
+    level: int
+    reason: str
+
+
+class Quality(_Model):
+    """Measurement quality level (L0-L3), the weakest aspect deciding."""
+
+    level: int
+    label: str
+    aspects: list[QualityAspect] = Field(default_factory=list)
+
+
+class ChannelInfo(_Model):
+    channel: str
+    sampler: str
+    capabilities: dict[str, Any]
+    describe: dict[str, Any] = Field(default_factory=dict)
+
+
+class Measurement(_Model):
+    """How the energy was measured."""
+
+    sampler: str
+    channels: list[ChannelInfo]
+    rate_hz: float
+    achieved_rate_hz: float | None = None
+    interval_p50_s: float | None = None
+    interval_p99_s: float | None = None
+    samples: int = 0
+    gap_factor: float = 3.0
+
+
+class TraceRef(_Model):
+    path: str = TRACE_FILE
+    rows: int = 0
+    sha256: str | None = None
+    t0_ns: int | None = None
+
+
+class Integrity(_Model):
+    """SHA-256 over the canonical result (without this block) and the trace's digest."""
+
+    algorithm: str = "sha256"
+    digest: str
+    signature: str | None = None
+    public_key: str | None = None
+
+
+class Result(_Model):
+    schema_version: str = SCHEMA_VERSION
+    run_id: str
+    created_utc: str
+    status: Status
+    reason: str | None = None
+    harness: dict[str, Any]
+    config: dict[str, Any]
+    provenance: dict[str, Any]
+    device: dict[str, Any]
+    measurement: Measurement
+    idle: IdleBaseline | None = None
+    workloads: list[WorkloadResult] = Field(default_factory=list)
+    windows: list[Window] = Field(default_factory=list)
+    issues: list[Issue] = Field(default_factory=list)
+    quality: Quality | None = None
+    profile: dict[str, Any] | None = None
+    trace: TraceRef = Field(default_factory=TraceRef)
+    integrity: Integrity | None = None
+
+    def workload(self, name: str) -> WorkloadResult:
+        for w in self.workloads:
+            if w.workload == name:
+                return w
+        raise ResultError(f"result {self.run_id} has no workload {name!r}")
+
+
+# --- files ------------------------------------------------------------------------------------
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def canonical_json(data: Any) -> bytes:
+    """Canonical bytes of JSON data: sorted keys, no spaces, UTF-8, no NaN."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def content_digest(data: dict[str, Any]) -> str:
+    """Digest of a result's content: canonical JSON without the ``integrity`` block.
+
+    The trace's own SHA-256 is inside (``trace.sha256``), so the digest covers both files.
+    """
+    body = {k: v for k, v in data.items() if k != "integrity"}
+    return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def write_result(result: Result, folder: Path) -> Path:
+    """Seal (trace digest + content digest) and write ``result.json`` atomically. Returns its path."""
+    folder = Path(folder)
+    trace = folder / result.trace.path
+    if trace.is_file():
+        result.trace.sha256 = file_sha256(trace)
+    data = result.model_dump(mode="json", exclude={"integrity"})
+    result.integrity = Integrity(digest=content_digest(data))
+    data["integrity"] = result.integrity.model_dump(mode="json")
+    path = folder / RESULT_FILE
+    atomic_write_bytes(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False).encode() + b"\n")
+    return path
+
+
+def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older schema's data to the current one (no-op while only 1.x exists)."""
+    return data
+
+
+def load_result(path: Path | str) -> Result:
+    """Read a result from a run folder or a ``result.json``; every failure is a :class:`ResultError`."""
+    path = Path(path)
+    file = path / RESULT_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise ResultError(f"{path}: not a result (no {RESULT_FILE})")
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultError(f"{file}: unreadable JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ResultError(f"{file}: not a result object")
+    version = str(data.get("schema_version", ""))
+    major = version.split(".")[0]
+    if not major.isdigit():
+        raise ResultError(f"{file}: missing or malformed schema_version {version!r}")
+    if int(major) > int(SCHEMA_VERSION.split(".")[0]):
+        raise ResultError(
+            f"{file}: schema {version} is newer than this harness understands ({SCHEMA_VERSION}); upgrade bench"
+        )
+    try:
+        return Result.model_validate(_upgrade(data))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise ResultError(f"{file}: field {loc}: {first['msg']}") from None
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON schema of ``result.json``."""
+    schema = Result.model_json_schema()
+    schema["$id"] = f"https://bench.invalid/schema/result-{SCHEMA_VERSION}.json"
+    schema["title"] = "bench result"
+    return schema

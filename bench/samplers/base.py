@@ -1,0 +1,184 @@
+"""The sampler contract: what a power/energy source is, what it returns, and how it fails.
+
+A *sampler* reads one *channel* of one device: a GPU board, a CPU package, a DRAM domain, a wall
+meter. A backend (``nvml``, ``rapl``, a vendor plugin) is a :class:`Sampler` subclass registered
+under the ``bench.samplers`` entry-point group; :meth:`Sampler.open` turns a torch device string
+into one or more sampler instances (RAPL gives one per package and DRAM domain).
+
+Units are fixed at this edge, once: joules, watts, degrees Celsius, MHz, nanoseconds.
+The contract is measurement-only: nothing here sets clocks or power limits.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from bench.errors import (  # re-exported: a plugin needs only this module
+    SamplerDeviceLost,
+    SamplerError,
+    SamplerNoPermission,
+    SamplerNotSupported,
+    SamplerTimeout,
+    SamplerUnavailable,
+)
+
+__all__ = [
+    "Availability",
+    "Capabilities",
+    "PowerKind",
+    "Reading",
+    "Sampler",
+    "SamplerDeviceLost",
+    "SamplerError",
+    "SamplerNoPermission",
+    "SamplerNotSupported",
+    "SamplerTimeout",
+    "SamplerUnavailable",
+    "Scope",
+]
+
+
+class PowerKind(str, enum.Enum):
+    """What a channel's ``power_w`` means."""
+
+    INSTANT = "instant"  # a reading of the present power (within the sensor's update period)
+    AVERAGED = "averaged"  # a moving average over ``Capabilities.power_average_window_s``
+    ESTIMATED = "estimated"  # not measured: a model (utilisation x rated power)
+    NONE = "none"  # the channel gives no power, only an energy counter
+
+
+class Scope(str, enum.Enum):
+    """What hardware a channel's figure covers."""
+
+    GPU = "gpu"  # one accelerator board/chip
+    MEMORY = "memory"  # the accelerator's memory only
+    MODULE = "module"  # a superchip module (e.g. Grace Hopper CPU + GPU)
+    PACKAGE = "package"  # a CPU package (RAPL package domain)
+    DRAM = "dram"  # host DRAM (RAPL dram domain)
+    SYSTEM = "system"  # the whole machine, e.g. a meter at the plug
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a channel can do; the meter and the quality level read this, and the conformance kit checks it.
+
+    ``update_period_s`` is how often the hardware refreshes the figure: polling faster only repeats it.
+    ``energy_tolerance`` is the relative difference allowed between the energy counter and integrated
+    power over a window of a few seconds. ``counter_wrap_j`` is the counter's modulus where it wraps
+    (RAPL ``max_energy_range_uj``), else None. ``calibrated`` marks an external calibrated meter (L3).
+    """
+
+    energy_counter: bool
+    power: PowerKind
+    scope: Scope
+    update_period_s: float
+    power_average_window_s: float = 0.0
+    max_rate_hz: float = 1000.0
+    energy_tolerance: float = 0.05
+    counter_wrap_j: float | None = None
+    calibrated: bool = False
+
+    @property
+    def estimated(self) -> bool:
+        return self.power is PowerKind.ESTIMATED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "energy_counter": self.energy_counter,
+            "power": self.power.value,
+            "scope": self.scope.value,
+            "update_period_s": self.update_period_s,
+            "power_average_window_s": self.power_average_window_s,
+            "max_rate_hz": self.max_rate_hz,
+            "energy_tolerance": self.energy_tolerance,
+            "counter_wrap_j": self.counter_wrap_j,
+            "calibrated": self.calibrated,
+        }
+
+
+@dataclass(slots=True)
+class Reading:
+    """One read of one channel. Missing figures are None, never 0.
+
+    ``energy_j`` is the raw cumulative counter (J, since an arbitrary origin; it may wrap or reset:
+    the meter handles both). ``power_w`` is as the channel's :class:`PowerKind` says.
+    ``t_ns`` is set by the meter (monotonic ns, midpoint of the read call) unless the sampler
+    knows the sensor's own timestamp better.
+    """
+
+    energy_j: float | None = None
+    power_w: float | None = None
+    temperature_c: float | None = None
+    clock_mhz: float | None = None
+    power_limit_w: float | None = None
+    utilization: float | None = None
+    t_ns: int = 0
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Answer of :meth:`Sampler.is_available`: whether it can run here, and if not, why (one line)."""
+
+    ok: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+class Sampler(ABC):
+    """A power/energy source for one channel of one device.
+
+    Subclasses set the class attribute ``name`` (the entry-point name) and, per instance,
+    ``channel`` (unique within a run, e.g. ``"cuda:0"``, ``"rapl:package-0"``) and ``capabilities``.
+
+    Rules of the contract (checked by the conformance kit, :mod:`bench.testing`):
+    - :meth:`is_available` never raises; it returns an :class:`Availability` with a reason.
+    - :meth:`read` is cheap (well under the period of ``capabilities.max_rate_hz``), thread-safe,
+      returns SI units, and raises only :class:`SamplerError` subclasses.
+    - :meth:`close` is idempotent.
+    """
+
+    name: ClassVar[str] = ""
+    channel: str
+    capabilities: Capabilities
+
+    @classmethod
+    @abstractmethod
+    def is_available(cls, device: str) -> Availability:
+        """Whether this backend can measure ``device`` (a torch device string) here. Never raises."""
+
+    @classmethod
+    @abstractmethod
+    def open(cls, device: str, **options: Any) -> list["Sampler"]:
+        """Open every channel of ``device``. Raises a :class:`SamplerError` subclass on failure."""
+
+    @abstractmethod
+    def read(self) -> Reading:
+        """Read the channel now. Units: J, W, degC, MHz."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the channel. Safe to call more than once."""
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance of the channel: library and driver versions, device identity, method (JSON-able)."""
+        return {"sampler": self.name, "channel": self.channel}
+
+    def health(self) -> list[dict[str, str]]:
+        """Conditions that spoil attribution, checked at window edges (MIG, other processes, throttling).
+
+        Each item is ``{"code": ..., "message": ...}``. Default: nothing to report.
+        """
+        return []
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """Map NaN/inf to None so a broken sensor value never reaches an integral."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
