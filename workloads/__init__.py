@@ -1,0 +1,1 @@
+"""Standard workloads of the bench suite, one module per family (gemm, resnet, bert, llm)."""
