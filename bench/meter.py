@@ -1,0 +1,461 @@
+"""The meter: one background thread polls the samplers, streams the trace, and measures windows.
+
+Every read happens on the meter's thread (edge reads too: the runner asks and waits, with a time
+limit, so a hung vendor library cannot hang the run). Windows are measured as the samples arrive,
+in constant memory per window: energy from counter deltas where the channel has a counter (wraps
+unwrapped with the counter's modulus, resets detected), else trapezoidal integration of power.
+An edge read at each window boundary makes the edges exact rather than interpolated.
+Gaps (an interval over ``gap_factor`` x the nominal one), resets, invalid readings and windows
+shorter than the sensor's update period are reported on the window.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import random
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.clock import MonotonicClock
+from bench.errors import SamplerError, SamplerTimeout
+from bench.results import ChannelEnergy, Issue, Window
+from bench.samplers.base import PowerKind, Reading, Sampler, finite_or_none
+from bench.trace import TraceWriter
+
+log = logging.getLogger(__name__)
+
+
+class _Channel:
+    """Per-channel state that outlives windows: counter unwrapping and the previous sample."""
+
+    def __init__(self, sampler: Sampler) -> None:
+        self.sampler = sampler
+        self.name = sampler.channel
+        self.caps = sampler.capabilities
+        self.last_raw: float | None = None
+        self.offset_j = 0.0
+        self.resets = 0
+        self.invalid = 0
+        self.last_t: int | None = None
+        self.last_p: float | None = None
+
+    def unwrap(self, raw: float | None) -> tuple[float | None, bool]:
+        """Counter value made monotonic; True when the counter reset (went back with no known wrap)."""
+        if raw is None:
+            return None, False
+        reset = False
+        if self.last_raw is not None and raw < self.last_raw:
+            wrap = self.caps.counter_wrap_j
+            if wrap and self.last_raw - raw > wrap / 2:
+                self.offset_j += wrap
+            else:
+                self.resets += 1
+                reset = True
+        self.last_raw = raw
+        return raw + self.offset_j, reset
+
+
+@dataclass
+class _Acc:
+    """One channel's running figures inside one window."""
+
+    t_start: int
+    counter_start: float | None = None
+    counter_last: float | None = None
+    counter_ok: bool = True
+    integ_j: float = 0.0
+    has_power: bool = False
+    last_t: int | None = None
+    last_p: float | None = None
+    samples: int = 0
+    peak_w: float | None = None
+    max_interval_ns: int = 0
+    gaps: int = 0
+    resets: int = 0
+    invalid: int = 0
+    gap_s: list[float] = field(default_factory=list)
+
+    def feed(self, t: int, counter: float | None, reset: bool, power: float | None, gap_ns: int) -> None:
+        if self.last_t is not None:
+            dt = t - self.last_t
+            self.max_interval_ns = max(self.max_interval_ns, dt)
+            if dt > gap_ns:
+                self.gaps += 1
+                if len(self.gap_s) < 20:
+                    self.gap_s.append(dt / 1e9)
+            if power is not None and self.last_p is not None:
+                self.integ_j += (power + self.last_p) * dt / 2e9
+            if power is None and counter is not None and self.counter_last is not None and dt > 0:
+                derived = (counter - self.counter_last) * 1e9 / dt
+                self.peak_w = derived if self.peak_w is None else max(self.peak_w, derived)
+        if reset:
+            self.resets += 1
+            self.counter_ok = False
+        if counter is not None:
+            if self.counter_start is None:
+                self.counter_start = counter
+            self.counter_last = counter
+        if power is not None:
+            self.has_power = True
+            self.peak_w = power if self.peak_w is None else max(self.peak_w, power)
+        self.last_t, self.last_p = t, power
+        self.samples += 1
+
+
+@dataclass
+class _Request:
+    op: str
+    name: str
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+class Meter:
+    """Polls ``samplers`` at ``rate_hz`` and measures named windows.
+
+    ``folder``: where the trace stream goes (None: no trace). ``threaded=False`` drives the meter by
+    hand (:meth:`run_for`), for simulated clocks. ``read_timeout_s``: a read that has not returned
+    by then fails the meter with :class:`SamplerTimeout`.
+    """
+
+    def __init__(
+        self,
+        samplers: list[Sampler],
+        *,
+        rate_hz: float = 10.0,
+        folder: Path | None = None,
+        clock: Any = None,
+        threaded: bool = True,
+        gap_factor: float = 3.0,
+        read_timeout_s: float = 5.0,
+        flush_s: float = 1.0,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        if not samplers:
+            raise ValueError("a meter needs at least one sampler")
+        if not 0 < rate_hz <= 10000:
+            raise ValueError(f"rate_hz must be in (0, 10000], got {rate_hz}")
+        self.channels = [_Channel(s) for s in samplers]
+        self.rate_hz = float(rate_hz)
+        self.period_ns = int(round(1e9 / rate_hz))
+        self.gap_ns = int(gap_factor * self.period_ns)
+        self.gap_factor = gap_factor
+        self.clock = clock or MonotonicClock()
+        self.threaded = threaded
+        self.read_timeout_s = read_timeout_s
+        self.flush_ns = int(flush_s * 1e9)
+        meta = {"channels": {c.name: {"sampler": c.sampler.name, **c.caps.to_dict()} for c in self.channels}}
+        meta.update(metadata or {})
+        self.writer = TraceWriter(Path(folder), meta) if folder is not None else None
+        self.error: SamplerError | None = None
+        self.windows: list[Window] = []
+        self.samples = 0
+        self.t0_ns: int | None = None
+        self._open: dict[str, dict[str, _Acc]] = {}
+        self._requests: collections.deque[_Request] = collections.deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._read_started: int | None = None
+        self._last_poll: int | None = None
+        self._last_flush = 0
+        self._intervals: list[float] = []
+        self._interval_count = 0
+        self._rng = random.Random(0)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> "Meter":
+        self.t0_ns = self.clock.now_ns()
+        self._last_flush = self.t0_ns
+        self._poll()
+        if self.threaded:
+            self._thread = threading.Thread(target=self._loop, name="bench-meter", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop polling and close the trace stream (idempotent). Samplers are not closed here."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.read_timeout_s + 1.0)
+            if self._thread.is_alive():
+                log.warning("meter thread did not stop (a sampler read is hanging); abandoning it")
+            self._thread = None
+        if self.writer is not None:
+            self.writer.close()
+
+    def __enter__(self) -> "Meter":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- the sampling thread -----------------------------------------------------------------
+
+    def _loop(self) -> None:
+        next_t = self.clock.now_ns() + self.period_ns
+        while not self._stop.is_set():
+            if self._requests:
+                self._serve()
+            now = self.clock.now_ns()
+            if now >= next_t and self.error is None:
+                self._poll()
+                next_t += self.period_ns
+                if next_t <= now:
+                    next_t = now + self.period_ns
+            self._wake.wait(max(next_t - self.clock.now_ns(), 0) / 1e9)
+            self._wake.clear()
+        while self._requests:
+            self._serve()
+
+    def _serve(self) -> None:
+        if self.error is None:
+            self._poll()
+        while self._requests:
+            req = self._requests.popleft()
+            try:
+                req.result = self._apply(req.op, req.name)
+            except BaseException as exc:  # handed back to the caller's thread
+                req.error = exc
+            req.done.set()
+
+    def _poll(self) -> None:
+        """Read every channel once and feed the trace and the open windows."""
+        if self.error is not None:
+            return
+        for ch in self.channels:
+            before = self.clock.now_ns()
+            self._read_started = before
+            try:
+                reading = ch.sampler.read()
+            except SamplerError as exc:
+                self._fail(exc, ch)
+                return
+            except Exception as exc:  # a plugin broke the contract: still one error tree
+                self._fail(SamplerError(f"{type(exc).__name__}: {exc}"), ch)
+                return
+            finally:
+                self._read_started = None
+            after = self.clock.now_ns()
+            if not reading.t_ns:
+                reading.t_ns = (before + after) // 2
+            self._feed(ch, reading)
+        now = self.clock.now_ns()
+        if self._last_poll is not None:
+            self._note_interval((now - self._last_poll) / 1e9)
+        self._last_poll = now
+        if self.writer is not None and now - self._last_flush >= self.flush_ns:
+            self.writer.flush()
+            self._last_flush = now
+
+    def _fail(self, exc: SamplerError, ch: _Channel) -> None:
+        if self.error is None:
+            self.error = type(exc)(f"sampler {ch.sampler.name} ({ch.name}): {exc}")
+            log.error("%s", self.error)
+
+    def _feed(self, ch: _Channel, r: Reading) -> None:
+        power = finite_or_none(r.power_w)
+        if power is not None and power < 0:
+            power = None
+            ch.invalid += 1
+        raw = finite_or_none(r.energy_j)
+        if r.energy_j is not None and raw is None:
+            ch.invalid += 1
+        r.power_w, r.energy_j = power, raw
+        counter, reset = ch.unwrap(raw)
+        if self.writer is not None:
+            self.writer.append(ch.name, r)
+        self.samples += 1
+        for accs in self._open.values():
+            accs[ch.name].feed(r.t_ns, counter, reset, power, self.gap_ns)
+        ch.last_t, ch.last_p = r.t_ns, power
+
+    def _note_interval(self, seconds: float) -> None:
+        self._interval_count += 1
+        if len(self._intervals) < 50000:
+            self._intervals.append(seconds)
+        else:  # reservoir sample: bounded memory over any run length
+            j = self._rng.randrange(self._interval_count)
+            if j < len(self._intervals):
+                self._intervals[j] = seconds
+
+    # --- windows -----------------------------------------------------------------------------
+
+    def _apply(self, op: str, name: str) -> Window | None:
+        if op == "open":
+            if name in self._open:
+                raise ValueError(f"window {name!r} is already open")
+            now = self.clock.now_ns()
+            accs = {}
+            for ch in self.channels:  # seed each window with the edge sample just taken
+                acc = _Acc(t_start=ch.last_t if ch.last_t is not None else now, invalid=ch.invalid)
+                if ch.last_raw is not None:
+                    acc.counter_start = acc.counter_last = ch.last_raw + ch.offset_j
+                if ch.last_t is not None:
+                    acc.last_t, acc.last_p, acc.samples = ch.last_t, ch.last_p, 1
+                    if ch.last_p is not None:
+                        acc.has_power, acc.peak_w = True, ch.last_p
+                accs[ch.name] = acc
+            self._open[name] = accs
+            return None
+        if op == "close":
+            return self._close(name)
+        raise ValueError(op)
+
+    def _close(self, name: str) -> Window:
+        if name not in self._open:
+            raise ValueError(f"window {name!r} is not open")
+        accs = self._open.pop(name)
+        t_start = min(a.t_start for a in accs.values())
+        t_end = max((a.last_t for a in accs.values() if a.last_t is not None), default=self.clock.now_ns())
+        duration_s = max(t_end - t_start, 0) / 1e9
+        channels, issues = [], []
+        total: float | None = 0.0
+        peak: float | None = None
+        clean = True
+        for ch in self.channels:
+            acc = accs[ch.name]
+            ce, ch_issues, ch_clean = self._channel_energy(ch, acc, duration_s, name)
+            channels.append(ce)
+            issues.extend(ch_issues)
+            clean = clean and ch_clean
+            total = None if (total is None or ce.energy_j is None) else total + ce.energy_j
+            if ce.peak_power_w is not None:
+                peak = ce.peak_power_w if peak is None else peak + ce.peak_power_w
+        if self.error is not None:
+            issues.append(Issue(code="sampler_error", message=str(self.error), window=name, severity="error"))
+            clean = False
+        window = Window(
+            name=name,
+            t_start_ns=t_start,
+            t_end_ns=t_end,
+            duration_s=duration_s,
+            energy_j=total,
+            mean_power_w=(total / duration_s) if (total is not None and duration_s > 0) else None,
+            peak_power_w=peak,
+            samples=sum(c.samples for c in channels),
+            channels=channels,
+            issues=issues,
+            clean=clean,
+        )
+        self.windows.append(window)
+        return window
+
+    def _channel_energy(self, ch: _Channel, acc: _Acc, duration_s: float, name: str):
+        issues: list[Issue] = []
+        caps = ch.caps
+        integ = acc.integ_j if acc.has_power and acc.samples >= 2 else None
+        counter = None
+        if caps.energy_counter and acc.counter_ok and acc.counter_start is not None and acc.counter_last is not None:
+            counter = acc.counter_last - acc.counter_start
+        if counter is not None:
+            energy, method = counter, "counter"
+        elif integ is not None:
+            energy, method = integ, "integrated_power"
+        else:
+            energy, method = None, "none"
+        clean = energy is not None
+        if acc.resets:
+            issues.append(Issue(code="counter_reset", window=name, severity="error" if energy is None else "warning",
+                                message=f"{ch.name}: energy counter went backwards {acc.resets}x (driver reset?); "
+                                + ("energy from integrated power instead" if method == "integrated_power" else "no energy figure")))
+            clean = False
+        if acc.gaps:
+            longest = max(acc.gap_s) if acc.gap_s else acc.max_interval_ns / 1e9
+            spoils = method != "counter"
+            issues.append(Issue(code="gap", window=name, severity="warning" if spoils else "info",
+                                message=f"{ch.name}: {acc.gaps} gap(s) in sampling, longest {longest:.3f} s "
+                                f"(limit {self.gap_ns / 1e9:.3f} s)" + ("" if spoils else "; energy from the counter is unaffected")))
+            clean = clean and not spoils
+        invalid = ch.invalid - acc.invalid
+        if invalid:
+            issues.append(Issue(code="invalid_reading", window=name, severity="error",
+                                message=f"{ch.name}: {invalid} NaN/negative reading(s) discarded"))
+            clean = False
+        if duration_s < caps.update_period_s * 5:
+            issues.append(Issue(code="window_too_short", window=name,
+                                message=f"{ch.name}: window {duration_s:.4f} s is under 5 sensor update periods "
+                                f"({caps.update_period_s:.3f} s each)"))
+            clean = False
+        if caps.power is PowerKind.AVERAGED and method == "integrated_power" and duration_s < 10 * caps.power_average_window_s:
+            issues.append(Issue(code="averaged_power", window=name,
+                                message=f"{ch.name}: power is a {caps.power_average_window_s:g} s moving average; "
+                                "window edges are smeared"))
+        return (
+            ChannelEnergy(
+                channel=ch.name,
+                energy_j=energy,
+                method=method,
+                integrated_energy_j=integ,
+                samples=acc.samples,
+                mean_power_w=(energy / duration_s) if (energy is not None and duration_s > 0) else None,
+                peak_power_w=acc.peak_w,
+                max_interval_s=acc.max_interval_ns / 1e9 if acc.samples > 1 else None,
+                gaps=acc.gaps,
+                resets=acc.resets,
+            ),
+            issues,
+            clean,
+        )
+
+    def _request(self, op: str, name: str) -> Window | None:
+        if not self.threaded or self._thread is None:
+            self._poll()
+            return self._apply(op, name)
+        req = _Request(op, name)
+        self._requests.append(req)
+        self._wake.set()
+        if not req.done.wait(self.read_timeout_s):
+            self.error = self.error or SamplerTimeout(
+                f"meter did not answer within {self.read_timeout_s:g} s (a sampler read is hanging)")
+            raise self.error
+        if req.error is not None:
+            raise req.error
+        return req.result
+
+    def open_window(self, name: str) -> None:
+        """Start window ``name`` with an edge read (call after synchronising the device)."""
+        self._request("open", name)
+
+    def close_window(self, name: str) -> Window:
+        """End window ``name`` with an edge read and return its measurement."""
+        result = self._request("close", name)
+        assert isinstance(result, Window)
+        return result
+
+    # --- queries -----------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise the meter's sampler error, or :class:`SamplerTimeout` if a read hangs past the limit."""
+        started = self._read_started
+        if self.error is None and started is not None:
+            if self.clock.now_ns() - started > self.read_timeout_s * 1e9:
+                self.error = SamplerTimeout(f"a sampler read has not returned for over {self.read_timeout_s:g} s")
+        if self.error is not None:
+            raise self.error
+
+    def run_for(self, seconds: float) -> None:
+        """Unthreaded mode: poll at the nominal rate for ``seconds`` of the meter's clock."""
+        end = self.clock.now_ns() + int(seconds * 1e9)
+        while self.clock.now_ns() < end and self.error is None:
+            self.clock.sleep(min(self.period_ns, end - self.clock.now_ns()) / 1e9)
+            self._poll()
+
+    def stats(self) -> dict[str, Any]:
+        from bench.stats import percentile
+
+        xs = sorted(self._intervals)
+        span = ((self._last_poll or 0) - (self.t0_ns or 0)) / 1e9
+        return {
+            "samples": self.samples,
+            "polls": self._interval_count + (1 if self._last_poll is not None else 0),
+            "achieved_rate_hz": (self._interval_count / span) if span > 0 else None,
+            "interval_p50_s": percentile(xs, 50),
+            "interval_p99_s": percentile(xs, 99),
+        }

@@ -1,0 +1,169 @@
+"""The ``replay`` sampler: plays back a recorded trace (the meter's own format) on a clock.
+
+For tests (traces with analytically known energy) and for re-analysing a recorded run. Time runs
+from the moment the sampler is opened: at clock time ``t`` after opening it returns the trace's
+channel at ``t0 + t``, with energy and power linearly interpolated between recorded samples
+(the counter of a recorded trace is an integral, so interpolating it is exact for piecewise
+constant power between samples) and the other fields held. The trace is read forward in batches,
+so a 24-hour trace replays in bounded memory.
+
+Options: ``trace`` (path, required), ``channel`` (default: the first in the file), ``clock``
+(default monotonic), ``loop`` (restart at the end instead of failing), ``power_only`` (hide the
+counter so the meter must integrate power).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from bench.clock import MonotonicClock
+from bench.errors import ResultError
+from bench.samplers.base import (
+    Availability,
+    Capabilities,
+    PowerKind,
+    Reading,
+    Sampler,
+    SamplerDeviceLost,
+    SamplerUnavailable,
+    Scope,
+)
+
+
+def _caps_from_meta(meta: dict[str, Any], power_only: bool) -> Capabilities:
+    has_counter = bool(meta.get("energy_counter", True)) and not power_only
+    power = PowerKind(meta.get("power", PowerKind.INSTANT.value))
+    if power is PowerKind.NONE and power_only:
+        raise SamplerUnavailable("power_only replay of a channel that recorded no power")
+    return Capabilities(
+        energy_counter=has_counter,
+        power=power,
+        scope=Scope(meta.get("scope", Scope.GPU.value)),
+        update_period_s=float(meta.get("update_period_s", 0.001)),
+        power_average_window_s=float(meta.get("power_average_window_s", 0.0)),
+        max_rate_hz=float(meta.get("max_rate_hz", 10000.0)),
+        energy_tolerance=float(meta.get("energy_tolerance", 0.01)),
+        counter_wrap_j=meta.get("counter_wrap_j"),
+        calibrated=bool(meta.get("calibrated", False)),
+    )
+
+
+_EXTRAS = ("temperature_c", "clock_mhz", "power_limit_w", "utilization")
+
+
+def _lerp(x: float | None, y: float | None, f: float) -> float | None:
+    if x is None or y is None:
+        return x if f < 0.5 else y
+    return x + (y - x) * f
+
+
+class ReplaySampler(Sampler):
+    """Plays one channel of a trace file back in (possibly simulated) time."""
+
+    name = "replay"
+
+    def __init__(self, path: Path, channel: str, caps: Capabilities, clock: Any, loop: bool, power_only: bool) -> None:
+        self.path = Path(path)
+        self.source_channel = channel
+        self.channel = f"replay:{channel}"
+        self.capabilities = caps
+        self.clock = clock
+        self.loop = loop
+        self.power_only = power_only
+        self._lock = threading.Lock()
+        self._restart()
+        self._start_ns = clock.now_ns()
+
+    @classmethod
+    def is_available(cls, device: str) -> Availability:
+        return Availability(True, "plays back a recorded trace: needs --sampler-option trace=PATH")
+
+    @classmethod
+    def open(cls, device: str, **options: Any) -> list[Sampler]:
+        from bench.trace import trace_metadata
+
+        path = options.get("trace")
+        if not path:
+            raise SamplerUnavailable("replay needs a trace file: --sampler-option trace=PATH")
+        path = Path(path)
+        try:
+            meta = trace_metadata(path)
+        except ResultError as exc:
+            raise SamplerUnavailable(str(exc)) from None
+        channels = meta.get("channels") or {}
+        channel = options.get("channel") or (next(iter(channels)) if channels else None)
+        if channel is None:
+            raise SamplerUnavailable(f"{path}: trace names no channel; pass --sampler-option channel=NAME")
+        if channels and channel not in channels:
+            raise SamplerUnavailable(f"{path}: no channel {channel!r}; choices: {', '.join(channels)}")
+        power_only = str(options.get("power_only", "")).lower() in ("1", "true", "yes")
+        caps = _caps_from_meta(channels.get(channel, {}), power_only)
+        loop = str(options.get("loop", "")).lower() in ("1", "true", "yes")
+        return [cls(path, channel, caps, options.get("clock") or MonotonicClock(), loop, power_only)]
+
+    # --- forward cursor over the file ------------------------------------------------------------
+
+    def _rows(self):
+        """Rows of this channel in time order: (t_ns, energy_j, power_w, extras).
+
+        With ``loop``, each lap continues time and energy where the last one ended (one sample
+        interval later, adding the energy of one more interval at the last rate).
+        """
+        import math
+
+        import pyarrow.compute as pc
+
+        from bench.trace import iter_batches
+
+        cols = ["t_ns", "channel", "energy_j", "power_w", *_EXTRAS]
+        t_shift, e_shift = 0, 0.0
+        while True:
+            first = last = before_last = None
+            for batch in iter_batches(self.path, cols):
+                batch = batch.filter(pc.equal(batch.column("channel"), self.source_channel))
+                data = {k: batch.column(k).to_pylist() for k in cols if k != "channel"}
+                for k in range(batch.num_rows):
+                    e, p = data["energy_j"][k], data["power_w"][k]
+                    e = None if e is None or math.isnan(e) else e
+                    row = (data["t_ns"][k], e, None if p is None or math.isnan(p) else p,
+                           {x: data[x][k] for x in _EXTRAS})
+                    first = first or row
+                    before_last, last = last, row
+                    yield (row[0] + t_shift, None if e is None else e + e_shift, row[2], row[3])
+            if not self.loop or before_last is None:
+                return
+            step = last[0] - before_last[0]
+            t_shift += last[0] - first[0] + step
+            if first[1] is not None and last[1] is not None and before_last[1] is not None:
+                e_shift += last[1] - first[1] + (last[1] - before_last[1])
+
+    def _restart(self) -> None:
+        self._it = self._rows()
+        self._a = next(self._it, None)
+        self._b = next(self._it, None)
+        if self._a is None:
+            raise SamplerUnavailable(f"{self.path}: trace has no samples for channel {self.source_channel!r}")
+        self._origin = self._a[0]
+
+    def read(self) -> Reading:
+        with self._lock:
+            target = self._origin + (self.clock.now_ns() - self._start_ns)
+            while self._b is not None and self._b[0] <= target:
+                self._a, self._b = self._b, next(self._it, None)
+            if self._b is None and target > self._a[0]:
+                raise SamplerDeviceLost(f"{self.path}: replay reached the end of the trace")
+            a, b = self._a, self._b
+            if b is None or b[0] <= a[0]:
+                r = Reading(energy_j=a[1], power_w=a[2], **a[3])
+            else:
+                f = min(max((target - a[0]) / (b[0] - a[0]), 0.0), 1.0)
+                r = Reading(energy_j=_lerp(a[1], b[1], f), power_w=_lerp(a[2], b[2], f), **a[3])
+            if self.power_only:
+                r.energy_j = None
+            return r
+
+    def describe(self) -> dict[str, Any]:
+        return {"sampler": self.name, "channel": self.channel, "trace": str(self.path),
+                "source_channel": self.source_channel, "power_only": self.power_only, "loop": self.loop}

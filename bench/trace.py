@@ -1,0 +1,231 @@
+"""The trace: every sample the meter took, on disk while the run goes on.
+
+During a run samples stream into ``trace.arrows`` (Arrow IPC stream, one record batch per flush),
+which stays readable up to its last complete batch even if the process is killed. When the run
+ends it is rewritten, batch by batch with bounded memory, into ``trace.parquet`` and removed.
+:func:`iter_batches` and :func:`read_trace` read either form.
+
+Columns: ``t_ns`` (int64, monotonic ns), ``channel`` (string), ``energy_j`` (raw cumulative
+counter, J), ``power_w``, ``temperature_c``, ``clock_mhz``, ``power_limit_w``, ``utilization``
+(float64, null where the channel gives none). Schema metadata ``bench`` holds JSON: the channels'
+capabilities and the harness version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.errors import ResultError
+from bench.samplers.base import Reading
+
+STREAM_FILE = "trace.arrows"
+PARQUET_FILE = "trace.parquet"
+FIELDS = ("energy_j", "power_w", "temperature_c", "clock_mhz", "power_limit_w", "utilization")
+ROW_GROUP_ROWS = 65536
+
+
+def schema(metadata: dict[str, Any] | None = None):
+    import pyarrow as pa
+
+    cols = [pa.field("t_ns", pa.int64(), nullable=False), pa.field("channel", pa.string(), nullable=False)]
+    cols += [pa.field(name, pa.float64()) for name in FIELDS]
+    meta = {b"bench": json.dumps(metadata or {}).encode()}
+    return pa.schema(cols, metadata=meta)
+
+
+class TraceWriter:
+    """Buffers readings and appends them to the stream file in batches. Not thread-safe: one writer thread."""
+
+    def __init__(self, folder: Path, metadata: dict[str, Any] | None = None, flush_rows: int = 8192) -> None:
+        import pyarrow as pa
+
+        self.folder = Path(folder)
+        self.path = self.folder / STREAM_FILE
+        self.metadata = metadata or {}
+        self.flush_rows = flush_rows
+        self.rows = 0
+        self._schema = schema(self.metadata)
+        self._buf: dict[str, list] = {"t_ns": [], "channel": [], **{f: [] for f in FIELDS}}
+        # pyarrow imports pandas on its first array conversion (~0.3 s): pay it now, not in a window
+        pa.RecordBatch.from_pydict({k: [] for k in self._buf}, schema=self._schema)
+        self._sink = pa.OSFile(str(self.path), "wb")
+        self._writer = pa.ipc.new_stream(self._sink, self._schema)
+        self._closed = False
+
+    def append(self, channel: str, reading: Reading) -> None:
+        buf = self._buf
+        buf["t_ns"].append(reading.t_ns)
+        buf["channel"].append(channel)
+        buf["energy_j"].append(reading.energy_j)
+        buf["power_w"].append(reading.power_w)
+        buf["temperature_c"].append(reading.temperature_c)
+        buf["clock_mhz"].append(reading.clock_mhz)
+        buf["power_limit_w"].append(reading.power_limit_w)
+        buf["utilization"].append(reading.utilization)
+        if len(buf["t_ns"]) >= self.flush_rows:
+            self.flush()
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf["t_ns"])
+
+    def flush(self) -> None:
+        """Write the buffered rows as one record batch and push it to the OS."""
+        import pyarrow as pa
+
+        if self._closed or not self._buf["t_ns"]:
+            return
+        batch = pa.RecordBatch.from_pydict(self._buf, schema=self._schema)
+        self._writer.write_batch(batch)
+        self._sink.flush()
+        self.rows += batch.num_rows
+        for col in self._buf.values():
+            col.clear()
+
+    def close(self) -> None:
+        """Flush and close the stream (idempotent). The stream file stays until :func:`finalize`."""
+        if self._closed:
+            return
+        try:
+            self.flush()
+            self._writer.close()
+        finally:
+            self._sink.close()
+            self._closed = True
+
+
+def finalize(folder: Path) -> Path:
+    """Rewrite ``trace.arrows`` into ``trace.parquet`` (atomically) and remove the stream. Returns the path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    src, dst = folder / STREAM_FILE, folder / PARQUET_FILE
+    tmp = folder / f".{PARQUET_FILE}.tmp"
+    writer = None
+    pending: list = []
+    pending_rows = 0
+    try:
+        for batch in _stream_batches(src):
+            if writer is None:
+                writer = pq.ParquetWriter(str(tmp), batch.schema, compression="zstd")
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            if pending_rows >= ROW_GROUP_ROWS:
+                writer.write_table(pa.Table.from_batches(pending))
+                pending, pending_rows = [], 0
+        if writer is None:  # no sample at all: still write an empty, valid file
+            writer = pq.ParquetWriter(str(tmp), _stream_schema(src), compression="zstd")
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending))
+        writer.close()
+        os.replace(tmp, dst)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    src.unlink(missing_ok=True)
+    return dst
+
+
+def _stream_schema(path: Path):
+    import pyarrow as pa
+
+    try:
+        with pa.OSFile(str(path), "rb") as fh:
+            return pa.ipc.open_stream(fh).schema
+    except (OSError, pa.ArrowInvalid):
+        return schema()
+
+
+def _stream_batches(path: Path) -> Iterator:
+    """Record batches of a stream file, stopping quietly at a truncated tail (killed writer)."""
+    import pyarrow as pa
+
+    try:
+        fh = pa.OSFile(str(path), "rb")
+    except OSError as exc:
+        raise ResultError(f"{path}: cannot open trace ({exc})") from None
+    with fh:
+        try:
+            reader = pa.ipc.open_stream(fh)
+        except pa.ArrowInvalid:
+            return  # killed before the schema was written: no rows
+        while True:
+            try:
+                yield reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, OSError):
+                return  # truncated last batch: everything before it is intact
+
+
+def trace_path(folder: Path) -> Path:
+    """The trace file of a run folder: the finished Parquet file, else the in-progress stream."""
+    folder = Path(folder)
+    for name in (PARQUET_FILE, STREAM_FILE):
+        if (folder / name).is_file():
+            return folder / name
+    raise ResultError(f"{folder}: no trace ({PARQUET_FILE} or {STREAM_FILE})")
+
+
+def iter_batches(path: Path, columns: list[str] | None = None) -> Iterator:
+    """Record batches of a trace file (Parquet or stream), with bounded memory."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if path.is_dir():
+        path = trace_path(path)
+    if path.suffix == ".parquet":
+        try:
+            pf = pq.ParquetFile(str(path))
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise ResultError(f"{path}: not a readable Parquet trace ({exc})") from None
+        _check_columns(path, pf.schema_arrow.names)
+        yield from pf.iter_batches(columns=columns)
+        return
+    for batch in _stream_batches(path):
+        _check_columns(path, batch.schema.names)
+        yield batch.select(columns) if columns else batch
+
+
+def _check_columns(path: Path, names: list[str]) -> None:
+    missing = {"t_ns", "channel"} - set(names)
+    if missing:
+        raise ResultError(f"{path}: not a bench trace (missing columns {', '.join(sorted(missing))})")
+
+
+def read_trace(path: Path, columns: list[str] | None = None):
+    """The whole trace as a pyarrow Table (use :func:`iter_batches` for very long traces)."""
+    import pyarrow as pa
+
+    batches = list(iter_batches(path, columns))
+    if not batches:
+        return schema().empty_table() if not columns else schema().empty_table().select(columns)
+    return pa.Table.from_batches(batches)
+
+
+def trace_metadata(path: Path) -> dict[str, Any]:
+    """The JSON metadata the meter stored in the trace's schema (channel capabilities, ...)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if path.is_dir():
+        path = trace_path(path)
+    try:
+        sch = pq.read_schema(str(path)) if path.suffix == ".parquet" else _stream_schema(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise ResultError(f"{path}: unreadable trace ({exc})") from None
+    raw = (sch.metadata or {}).get(b"bench", b"{}")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ResultError(f"{path}: malformed trace metadata") from None
+    return data if isinstance(data, dict) else {}
