@@ -1,0 +1,98 @@
+"""``bench list``: workloads, samplers (with availability here), devices, profiles, standards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*r)
+    Console().print(table)
+
+
+def _load_rows(group: str, describe: Any) -> list[list[str]]:
+    from bench import plugins
+    from bench.errors import PluginError
+
+    rows = []
+    for ref in plugins.discover(group):
+        try:
+            obj = plugins.load(group, ref.name)
+            rows.append([ref.name, *describe(obj), f"{ref.package} {ref.version}".strip()])
+        except PluginError as exc:
+            rows.append([ref.name, f"broken: {exc}", "", f"{ref.package} {ref.version}"])
+    return rows
+
+
+@click.group(name="list", invoke_without_command=True)
+@click.pass_context
+def list_group(ctx: click.Context) -> None:
+    """List workloads, samplers, devices, profiles and standards (all of them with no sub-command)."""
+    if ctx.invoked_subcommand is None:
+        for cmd in ("workloads", "samplers", "devices", "profiles", "standards"):
+            if cmd in list_group.commands:
+                ctx.invoke(list_group.commands[cmd])
+
+
+@list_group.command()
+def workloads() -> None:
+    """Standard and plugin workloads, their unit and presets."""
+    rows = _load_rows("workloads", lambda c: [f"{c.kind}, unit={c.unit}, presets={','.join(c.presets)}, "
+                                                f"dtypes={','.join(c.dtypes)}"])
+    _table("workloads", ["name", "what", "package"], rows)
+
+
+@list_group.command()
+@click.option("--device", "-d", default="cpu", show_default=True, help="Device to check availability for.")
+def samplers(device: str) -> None:
+    """Power/energy sources and whether each can measure DEVICE here (and why not)."""
+
+    def describe(cls: Any) -> list[str]:
+        try:
+            avail = cls.is_available(device)
+            return ["available" if avail else f"no: {avail.reason}"]
+        except Exception as exc:  # the contract says never raise: say so
+            return [f"broken: is_available raised {type(exc).__name__}: {exc}"]
+
+    _table(f"samplers (for {device})", ["name", "available here", "package"], _load_rows("samplers", describe))
+
+
+@list_group.command()
+def devices() -> None:
+    """Device types and the devices present here."""
+
+    def describe(cls: Any) -> list[str]:
+        found = cls.probe()
+        return [", ".join(found) if found else "none here"]
+
+    _table("devices", ["type", "present", "package"], _load_rows("devices", describe))
+
+
+@list_group.command()
+@click.option("--profiles-dir", type=click.Path(exists=True, file_okay=False), multiple=True)
+def profiles(profiles_dir: tuple[str, ...]) -> None:
+    """Hardware profiles: rated power, peak FLOP/s, sources."""
+    from bench.scoring.profiles import list_profiles
+
+    rows = [[str(v) for v in row.values()] for row in list_profiles(list(profiles_dir))]
+    cols = list(list_profiles(list(profiles_dir))[0].keys()) if rows else ["name"]
+    _table("hardware profiles", cols, rows)
+
+
+@list_group.command()
+def standards() -> None:
+    """Shipped efficiency standards."""
+    from bench.scoring.standard import list_standards
+
+    data = list_standards()
+    cols = list(data[0].keys()) if data else ["version"]
+    _table("standards", cols, [[str(v) for v in row.values()] for row in data])

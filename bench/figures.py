@@ -1,0 +1,52 @@
+"""Turn measured windows into per-repeat figures and their aggregates (pure functions)."""
+
+from __future__ import annotations
+
+from bench.results import Aggregate, Repeat, Stat, Window
+from bench.stats import summarize
+
+
+def repeat_figures(index: int, window: Window, units: int, steps: int, idle_power_w: float | None) -> Repeat:
+    """Gross, idle and net energy of one repeat; net = gross - idle power x duration."""
+    d = window.duration_s
+    gross = window.energy_j
+    idle = idle_power_w * d if idle_power_w is not None else None
+    net = gross - idle if (gross is not None and idle is not None) else None
+    return Repeat(
+        index=index,
+        window=window.name,
+        units=units,
+        steps=steps,
+        duration_s=d,
+        gross_energy_j=gross,
+        idle_energy_j=idle,
+        net_energy_j=net,
+        mean_power_w=window.mean_power_w,
+        peak_power_w=window.peak_power_w,
+        throughput=units / d if d > 0 else 0.0,
+        energy_per_unit_j=(net / units) if (net is not None and units) else None,
+        gross_energy_per_unit_j=(gross / units) if (gross is not None and units) else None,
+        clean=window.clean,
+    )
+
+
+def aggregate(repeats: list[Repeat], flops_per_unit: float | None) -> Aggregate:
+    """Mean, std and Student-t 95% CI of every figure over the clean repeats."""
+    clean = [r for r in repeats if r.clean]
+
+    def stat(values: list[float | None]) -> Stat:
+        return Stat(**summarize(values))
+
+    fpj = None
+    if flops_per_unit:
+        fpj = stat([flops_per_unit / r.gross_energy_per_unit_j if r.gross_energy_per_unit_j else None for r in clean])
+    return Aggregate(
+        energy_per_unit_j=stat([r.energy_per_unit_j for r in clean]),
+        gross_energy_per_unit_j=stat([r.gross_energy_per_unit_j for r in clean]),
+        throughput=stat([r.throughput for r in clean]),
+        net_energy_j=stat([r.net_energy_j for r in clean]),
+        gross_energy_j=stat([r.gross_energy_j for r in clean]),
+        mean_power_w=stat([r.mean_power_w for r in clean]),
+        duration_s=stat([r.duration_s for r in clean]),
+        flops_per_joule=fpj,
+    )
