@@ -41,6 +41,7 @@ class _Channel:
         self.invalid = 0
         self.last_t: int | None = None
         self.last_p: float | None = None
+        self.last_p_t: int | None = None
 
     def unwrap(self, raw: float | None) -> tuple[float | None, bool]:
         """Counter value made monotonic; True when the counter reset (went back with no known wrap)."""
@@ -70,6 +71,7 @@ class _Acc:
     has_power: bool = False
     last_t: int | None = None
     last_p: float | None = None
+    last_p_t: int | None = None
     samples: int = 0
     peak_w: float | None = None
     max_interval_ns: int = 0
@@ -86,11 +88,16 @@ class _Acc:
                 self.gaps += 1
                 if len(self.gap_s) < 20:
                     self.gap_s.append(dt / 1e9)
-            if power is not None and self.last_p is not None:
-                self.integ_j += (power + self.last_p) * dt / 2e9
             if power is None and counter is not None and self.counter_last is not None and dt > 0:
                 derived = (counter - self.counter_last) * 1e9 / dt
                 self.peak_w = derived if self.peak_w is None else max(self.peak_w, derived)
+        if power is not None:
+            if self.last_p is not None and self.last_p_t is not None:
+                # trapezoid between consecutive valid power readings (an invalid one is skipped over)
+                self.integ_j += (power + self.last_p) * (t - self.last_p_t) / 2e9
+            self.has_power = True
+            self.peak_w = power if self.peak_w is None else max(self.peak_w, power)
+            self.last_p, self.last_p_t = power, t
         if reset:
             self.resets += 1
             self.counter_ok = False
@@ -98,10 +105,7 @@ class _Acc:
             if self.counter_start is None:
                 self.counter_start = counter
             self.counter_last = counter
-        if power is not None:
-            self.has_power = True
-            self.peak_w = power if self.peak_w is None else max(self.peak_w, power)
-        self.last_t, self.last_p = t, power
+        self.last_t = t
         self.samples += 1
 
 
@@ -274,7 +278,9 @@ class Meter:
         self.samples += 1
         for accs in self._open.values():
             accs[ch.name].feed(r.t_ns, counter, reset, power, self.gap_ns)
-        ch.last_t, ch.last_p = r.t_ns, power
+        ch.last_t = r.t_ns
+        if power is not None:
+            ch.last_p, ch.last_p_t = power, r.t_ns
 
     def _note_interval(self, seconds: float) -> None:
         self._interval_count += 1
@@ -298,8 +304,9 @@ class Meter:
                 if ch.last_raw is not None:
                     acc.counter_start = acc.counter_last = ch.last_raw + ch.offset_j
                 if ch.last_t is not None:
-                    acc.last_t, acc.last_p, acc.samples = ch.last_t, ch.last_p, 1
-                    if ch.last_p is not None:
+                    acc.last_t, acc.samples = ch.last_t, 1
+                    if ch.last_p is not None and ch.last_t == ch.last_p_t:
+                        acc.last_p, acc.last_p_t = ch.last_p, ch.last_t
                         acc.has_power, acc.peak_w = True, ch.last_p
                 accs[ch.name] = acc
             self._open[name] = accs

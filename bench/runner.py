@@ -130,8 +130,8 @@ def make_workload(name: str, params: WorkloadParams) -> Workload:
 
 def _run_folder(cfg: RunConfig) -> Path:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    what = cfg.name or cfg.suite or cfg.workloads[0][0]
-    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{stamp}-{cfg.device}-{what}")
+    what = cfg.suite or cfg.workloads[0][0]
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", cfg.name or f"{stamp}-{cfg.device}-{what}").lstrip(".") or "run"
     out = Path(cfg.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -185,7 +185,8 @@ class Runner:
 
     def run(self) -> tuple[Path, Result]:
         """Measure everything; return the run folder and the sealed result."""
-        self.prepare()
+        if not hasattr(self, "samplers"):
+            self.prepare()
         self.folder = _run_folder(self.cfg)
         self.result = self._skeleton()
         write_result(self.result, self.folder)

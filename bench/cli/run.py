@@ -87,8 +87,10 @@ def _execute(cfg: Any, runner_cls: Any, quiet: bool, as_json: bool) -> None:
     from bench.cli.progress import RunProgress
 
     err = Console(stderr=True)
+    runner = runner_cls(cfg)
+    runner.prepare()  # user mistakes fail here, before any output or file
     with RunProgress(enabled=not quiet, console=err) as progress:
-        runner = runner_cls(cfg, progress=progress.update)
+        runner.progress = progress.update
         restore = _install_signals(runner, err)
         try:
             folder, result = runner.run()

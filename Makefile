@@ -1,0 +1,12 @@
+# Two entry points for a fresh machine:
+#   make run    set up .venv, then `bench run` on the best device found (cuda:0 if there is one, else cpu)
+#   make test   set up .venv with the test tools, then run the test suite
+.PHONY: run test setup setup-test
+
+run:
+	scripts/setup.sh
+	.venv/bin/bench run
+
+test:
+	scripts/setup.sh test
+	.venv/bin/python -m pytest -q
