@@ -43,6 +43,10 @@ class ResultError(BenchError):
     """A result folder or file is missing, malformed, edited, or from a newer schema."""
 
 
+class StorageError(BenchError):
+    """The output folder cannot be written (disk full, permissions); what was measured is saved elsewhere."""
+
+
 class Interrupted(BenchError):
     """The run was stopped by a signal."""
 

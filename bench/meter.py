@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.clock import MonotonicClock
-from bench.errors import SamplerError, SamplerTimeout
+from bench.errors import BenchError, SamplerError, SamplerTimeout, StorageError
 from bench.results import ChannelEnergy, Issue, Window
 from bench.samplers.base import PowerKind, Reading, Sampler, finite_or_none
 from bench.trace import TraceWriter
@@ -155,7 +155,7 @@ class Meter:
         meta = {"channels": {c.name: {"sampler": c.sampler.name, **c.caps.to_dict()} for c in self.channels}}
         meta.update(metadata or {})
         self.writer = TraceWriter(Path(folder), meta) if folder is not None else None
-        self.error: SamplerError | None = None
+        self.error: BenchError | None = None
         self.windows: list[Window] = []
         self.samples = 0
         self.t0_ns: int | None = None
@@ -192,7 +192,10 @@ class Meter:
                 log.warning("meter thread did not stop (a sampler read is hanging); abandoning it")
             self._thread = None
         if self.writer is not None:
-            self.writer.close()
+            try:
+                self.writer.close()
+            except OSError as exc:
+                self.error = self.error or StorageError(f"cannot close the trace ({exc.strerror or exc})")
 
     def __enter__(self) -> "Meter":
         return self.start()
@@ -255,8 +258,13 @@ class Meter:
             self._note_interval((now - self._last_poll) / 1e9)
         self._last_poll = now
         if self.writer is not None and now - self._last_flush >= self.flush_ns:
-            self.writer.flush()
             self._last_flush = now
+            try:
+                self.writer.flush()
+            except OSError as exc:  # disk full, folder gone: stop, keeping what is on disk
+                self.error = self.error or StorageError(
+                    f"cannot write the trace ({exc.strerror or exc}); {self.writer.rows} samples are on disk")
+                log.error("%s", self.error)
 
     def _fail(self, exc: SamplerError, ch: _Channel) -> None:
         if self.error is None:
@@ -336,7 +344,8 @@ class Meter:
             if ce.peak_power_w is not None:
                 peak = ce.peak_power_w if peak is None else peak + ce.peak_power_w
         if self.error is not None:
-            issues.append(Issue(code="sampler_error", message=str(self.error), window=name, severity="error"))
+            code = "sampler_error" if isinstance(self.error, SamplerError) else "storage_error"
+            issues.append(Issue(code=code, message=str(self.error), window=name, severity="error"))
             clean = False
         window = Window(
             name=name,

@@ -191,10 +191,21 @@ class Measurement(_Model):
 
 
 class TraceRef(_Model):
-    path: str = TRACE_FILE
+    path: str = Field(default=TRACE_FILE, pattern=r"^(trace\.[A-Za-z0-9_.-]+|missing)$")  # a file name, never a path
     rows: int = 0
     sha256: str | None = None
     t0_ns: int | None = None
+
+
+class ValidityCheck(_Model):
+    """One validity check of a finished run (in the manner of MLPerf's compliance checks)."""
+
+    check: str
+    ok: bool
+    detail: str
+    window: str | None = None
+    value: float | None = None
+    limit: float | None = None
 
 
 class Integrity(_Model):
@@ -224,6 +235,7 @@ class Result(_Model):
     quality: Quality | None = None
     profile: dict[str, Any] | None = None
     trace: TraceRef = Field(default_factory=TraceRef)
+    validity: list[ValidityCheck] | None = None
     integrity: Integrity | None = None
 
     def workload(self, name: str) -> WorkloadResult:

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from bench import __version__, plugins
 from bench.clock import MonotonicClock
 from bench.devices import Device, open_device
-from bench.errors import SamplerError, UsageError
+from bench.errors import SamplerError, StorageError, UsageError
 from bench.figures import aggregate, repeat_figures
 from bench.meter import Meter
 from bench.results import (
@@ -60,7 +60,7 @@ class RunConfig:
     warmup_max_s: float = 60.0
     warmup_tolerance: float = 0.03
     repeats: int = 3
-    duration_s: float = 5.0
+    duration_s: float = 10.0
     out: Path = Path("results")
     name: str | None = None
     gap_factor: float = 3.0
@@ -200,7 +200,7 @@ class Runner:
             for name, wl in self.workloads:
                 if self.stop_event.is_set():
                     break
-                self.result.workloads.append(self._workload(name, wl))
+                self._workload(name, wl)
                 self._checkpoint()
             statuses = {w.status for w in self.result.workloads}
             if self.stop_event.is_set():
@@ -210,6 +210,8 @@ class Runner:
                 reason = "; ".join(f"{w.workload}: {w.reason}" for w in self.result.workloads if w.reason)
         except SamplerError as exc:
             status, reason = "incomplete", f"sensor failed: {exc}"
+        except StorageError as exc:
+            status, reason = "incomplete", str(exc)
         except KeyboardInterrupt:
             status, reason = "interrupted", "stopped at once by a second signal"
             raise
@@ -297,14 +299,18 @@ class Runner:
                                         power_w=window.mean_power_w, power_std_w=spread, clean=window.clean)
         self._checkpoint()
 
-    def _steps_for(self, wl: Workload, seconds: float) -> tuple[int, bool]:
-        """Run whole steps until ``seconds`` have passed (or a stop); return the step count."""
+    def _steps_for(self, wl: Workload, seconds: float, interruptible: bool = False) -> tuple[int, bool]:
+        """Run whole steps until ``seconds`` have passed; return (steps, stopped by a signal).
+
+        A measured window runs to its end after a first signal (the result keeps it); warm-up
+        (``interruptible``) stops at the next step.
+        """
         end = self.clock.now_ns() + int(seconds * 1e9)
         steps = 0
         while True:
             wl.step()
             steps += 1
-            if self.clock.now_ns() >= end or self.stop_event.is_set():
+            if self.clock.now_ns() >= end or (interruptible and self.stop_event.is_set()):
                 return steps, self.stop_event.is_set()
             if steps % 16 == 0:
                 self.meter.check()
@@ -313,6 +319,7 @@ class Runner:
         cfg = self.cfg
         wr = WorkloadResult(workload=name, kind=wl.kind, status="running", unit=wl.unit,
                             params=wl.params.to_dict(), settings=dict(wl.settings))
+        self.result.workloads.append(wr)  # in the provisional result from the start
         try:
             self.progress("setup", 0, 1, name)
             self.device.reset_peak_memory()
@@ -329,15 +336,18 @@ class Runner:
                 window, (steps, _) = self._window(f"{name}/repeat.{r}", lambda: self._steps_for(wl, cfg.duration_s))
                 self.windows.append(window)
                 wr.repeats.append(repeat_figures(r, window, steps * info.units_per_step, steps, idle_w))
+                self._checkpoint()
                 self.progress("repeat", r, cfg.repeats, f"{name} repeat {r}/{cfg.repeats}")
             wr.peak_memory_bytes = self.device.memory_stats().get("peak_bytes")
             wr.aggregate = aggregate(wr.repeats, info.flops_per_unit)
             wr.status = "complete" if len(wr.repeats) == cfg.repeats else "interrupted"
             if wr.status == "interrupted":
                 wr.reason = f"stopped after {len(wr.repeats)} of {cfg.repeats} repeats"
-        except SamplerError:
-            wr.status, wr.reason = "incomplete", "sensor failed"
-            self.result.workloads.append(wr)
+        except (SamplerError, StorageError) as exc:
+            wr.status, wr.reason = "incomplete", f"stopped: {exc}"
+            raise
+        except KeyboardInterrupt:
+            wr.status, wr.reason = "interrupted", "stopped at once by a second signal"
             raise
         except Exception as exc:  # the workload failed: record, free, go on
             err = self.device.translate_error(exc)
@@ -364,7 +374,8 @@ class Runner:
             block += 1
             elapsed = (self.clock.now_ns() - start) / 1e9
             self.progress("warmup", min(elapsed, cfg.warmup_max_s), cfg.warmup_max_s, f"{name} warm-up")
-            window, (n, stopped) = self._window(f"{name}/warmup.{block}", lambda: self._steps_for(wl, 1.0))
+            window, (n, stopped) = self._window(f"{name}/warmup.{block}", 
+                                           lambda: self._steps_for(wl, 1.0, interruptible=True))
             steps += n
             if window.mean_power_w is not None:
                 powers.append(window.mean_power_w)
@@ -406,24 +417,52 @@ class Runner:
             res.issues.append(Issue(code="trace_not_finalized", severity="error",
                                     message=f"trace left as {trace_mod.STREAM_FILE}: {exc}"))
         _score_hooks(res)
-        write_result(res, self.folder)
+        _validity_hook(res, self.folder)
+        try:
+            write_result(res, self.folder)
+        except OSError as exc:
+            rescue = _rescue(res, exc)
+            raise StorageError(f"could not write the result to {self.folder} ({exc.strerror or exc}); "
+                               f"saved it to {rescue}") from None
+
+
+def _rescue(res: Result, exc: OSError) -> Path:
+    """Write a result that could not go to its folder into a temporary folder instead (nothing is lost)."""
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / f"bench-rescue-{res.run_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    res.issues.append(Issue(code="storage_error", severity="error",
+                            message=f"result folder not writable ({exc.strerror or exc}); trace left there"))
+    res.trace.path = "missing"
+    write_result(res, folder)
+    return folder
+
+
+def _validity_hook(res: Result, folder: Path) -> None:
+    """Run the validity checks (trace coverage, rates, counter vs power, limits) into the result."""
+    from bench.validity import check_validity
+
+    try:
+        res.validity = check_validity(res, folder)
+    except Exception as exc:  # a check that cannot run is reported, never fatal to a finished run
+        log.warning("validity checks failed to run: %s", exc)
 
 
 def _score_hooks(res: Result) -> None:
-    """Attach the quality level and the matched hardware profile where the scoring package offers them."""
-    try:
-        from bench.scoring.quality import assess_quality
-    except ImportError:
-        return
-    res.quality = assess_quality(res)
-    try:
-        from bench.scoring.profiles import match_profile
+    """Attach the quality level and the matched hardware profile (a broken profile file is a warning here:
+    the run is finished and its figures must be written)."""
+    from bench.errors import BenchError
+    from bench.scoring.profiles import match_profile
+    from bench.scoring.quality import assess_quality
 
-        prof = match_profile(str(res.device.get("name", "")))
+    try:
+        prof = match_profile(str(res.device.get("name", "")), device_type=res.device.get("type"))
         if prof is not None:
-            res.profile = prof.model_dump(mode="json") if hasattr(prof, "model_dump") else dict(prof)
-    except ImportError:
-        pass
+            res.profile = prof.model_dump(mode="json")
+    except BenchError as exc:
+        res.issues.append(Issue(code="profile_error", message=f"no hardware profile: {exc}"))
+    res.quality = assess_quality(res)
 
 
 def _safe(fn: Callable[[], Any], default: Any = None) -> Any:

@@ -71,7 +71,7 @@ def cli(verbose: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: every :class:`BenchError` becomes one line on stderr and its exit code."""
     try:
-        cli.main(args=argv, prog_name="bench", standalone_mode=False)
+        rc = cli.main(args=argv, prog_name="bench", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("bench: aborted", err=True)
         sys.exit(130)
@@ -86,3 +86,5 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("bench: interrupted", err=True)
         sys.exit(130)
+    if isinstance(rc, int) and rc:
+        sys.exit(rc)

@@ -44,8 +44,10 @@ def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--warmup-min", "warmup_min_s", type=click.FloatRange(min=0), default=2.0, show_default=True)
 @click.option("--warmup-max", "warmup_max_s", type=click.FloatRange(min=0), default=60.0, show_default=True)
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--duration", "duration_s", type=click.FloatRange(min=0, min_open=True), default=5.0,
+@click.option("--duration", "duration_s", type=click.FloatRange(min=0, min_open=True), default=10.0,
               show_default=True, help="Minimum seconds of each measured window.")
+@click.option("--read-timeout", "read_timeout_s", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds a sensor read may take before the run stops as hung.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
 @click.option("--name", default=None, help="Name of the run folder (default: time-device-workload).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON instead of a table.")
@@ -76,7 +78,8 @@ def run(**kw: Any) -> None:
     cfg = RunConfig(device=device, workloads=[(n, params) for n in names], suite=suite, sampler=kw["sampler"],
                     sampler_options=_options(kw["sampler_options"]), rate_hz=kw["rate_hz"], idle_s=kw["idle_s"],
                     warmup_min_s=kw["warmup_min_s"], warmup_max_s=max(kw["warmup_max_s"], kw["warmup_min_s"]),
-                    repeats=kw["repeats"], duration_s=kw["duration_s"], out=kw["out"], name=kw["name"])
+                    repeats=kw["repeats"], duration_s=kw["duration_s"], out=kw["out"], name=kw["name"],
+                    read_timeout_s=kw["read_timeout_s"])
     _execute(cfg, Runner, quiet=kw["quiet"] or kw["as_json"], as_json=kw["as_json"])
 
 

@@ -145,13 +145,25 @@ def score(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
         raise BenchError(errors[-1][1])
 
 
+def _validity_failures(path: Path, result: Any) -> list[dict[str, Any]]:
+    """Re-run the validity checks from the result and its trace; the failed ones as rule dicts."""
+    from bench.validity import check_validity
+
+    folder = path if path.is_dir() else path.parent
+    return [{"workload": (c.window or "").split("/")[0] or None, "rule": f"validity.{c.check}",
+             "expected": f"<= {c.limit:.4g}" if c.limit is not None else "pass",
+             "actual": c.detail} for c in check_validity(result, folder) if not c.ok]
+
+
 @click.command()
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_standard_option
 @_json_option
 @_profiles_option
+@click.option("--validity", is_flag=True,
+              help="Also re-run the validity checks on the trace (coverage, rate, counter vs power, limits, idle).")
 def check(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
-          profiles_dirs: tuple[Path, ...]) -> None:
+          profiles_dirs: tuple[Path, ...], validity: bool) -> None:
     """Check RESULT folders conform to a standard: exit 0 if every one does, 1 if not (each failed rule listed)."""
     from bench.scoring.profiles import load_profiles
     from bench.scoring.score import score_result
@@ -163,9 +175,11 @@ def check(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
     rows: list[dict[str, Any]] = []
     for path, result in loaded:
         s = score_result(result, std, profiles)
-        rows.append({"path": str(path), "run_id": s.run_id, "conforms": s.conforms,
-                     "quality_level": s.quality.level,
-                     "failed": [c.model_dump(mode="json") for c in s.failed], "error": None})
+        failed = [c.model_dump(mode="json") for c in s.failed]
+        if validity:
+            failed += _validity_failures(Path(path), result)
+        rows.append({"path": str(path), "run_id": s.run_id, "conforms": not failed,
+                     "quality_level": s.quality.level, "failed": failed, "error": None})
     rows += [{"path": str(p), "run_id": None, "conforms": False, "quality_level": None,
               "failed": [], "error": message} for p, message in errors]
     if as_json:

@@ -33,9 +33,11 @@ def _grades(result: Any) -> dict[str, str]:
         from bench.scoring.score import grade_summary
     except ImportError:
         return {}
+    from bench.errors import BenchError
+
     try:
         return {row["workload"]: row.get("grade") or "-" for row in grade_summary(result)}
-    except Exception:  # scoring is advisory in a summary; `bench score` reports its errors
+    except BenchError:  # scoring is advisory in a summary; `bench score` reports its errors
         return {}
 
 
