@@ -211,8 +211,9 @@ class Meter:
             if self._requests:
                 self._serve()
             now = self.clock.now_ns()
-            if now >= next_t and self.error is None:
-                self._poll()
+            if now >= next_t:  # after a failure keep the schedule (no busy loop), just stop reading
+                if self.error is None:
+                    self._poll()
                 next_t += self.period_ns
                 if next_t <= now:
                     next_t = now + self.period_ns
