@@ -77,3 +77,76 @@ def percentile(sorted_values: Sequence[float], q: float) -> float | None:
     lo = int(math.floor(pos))
     hi = min(lo + 1, len(sorted_values) - 1)
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+# --- real (non-integer) degrees of freedom: Welch-Satterthwaite -------------------------------
+
+
+def regularized_beta(x: float, a: float, b: float) -> float:
+    """Regularized incomplete beta function I_x(a, b) for a, b > 0 and 0 <= x <= 1.
+
+    Evaluated by its continued fraction (Abramowitz & Stegun 26.5.8) with the modified Lentz
+    method, on the side of the symmetry I_x(a, b) = 1 - I_{1-x}(b, a) where it converges fast.
+    """
+    if a <= 0 or b <= 0:
+        raise ValueError("a and b must be > 0")
+    if not 0.0 <= x <= 1.0:
+        raise ValueError("x must be in [0, 1]")
+    if x == 0.0 or x == 1.0:
+        return x
+    if x > (a + 1) / (a + b + 2):
+        return 1.0 - regularized_beta(1.0 - x, b, a)
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    return math.exp(log_front) * _beta_fraction(x, a, b) / a
+
+
+def _beta_fraction(x: float, a: float, b: float) -> float:
+    """The continued fraction of I_x(a, b) (A&S 26.5.8), by the modified Lentz method."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 10_000):
+        for coef in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                     -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + coef * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + coef / c
+            c = c if abs(c) > tiny else tiny
+            h *= c * d
+        if abs(c * d - 1.0) < 1e-15:
+            break
+    return h
+
+
+def t_two_sided_p(t: float, dof: float) -> float:
+    """P(|T| >= |t|) for Student's t with ``dof`` > 0 degrees of freedom (need not be an integer)."""
+    if not dof > 0:
+        raise ValueError("dof must be > 0")
+    if math.isinf(t):
+        return 0.0
+    return regularized_beta(dof / (dof + t * t), dof / 2.0, 0.5)
+
+
+def t_critical(confidence: float, dof: float) -> float:
+    """Two-sided critical value for real ``dof`` > 0: P(|T| <= q) = ``confidence``.
+
+    Equals :func:`t_quantile` at integer ``dof``; used with Welch-Satterthwaite degrees of freedom.
+    """
+    if not dof > 0:
+        raise ValueError("dof must be > 0")
+    if not 0 < confidence < 1:
+        raise ValueError("confidence must be in (0, 1)")
+    alpha = 1.0 - confidence
+    lo, hi = 0.0, 1.0
+    while t_two_sided_p(hi, dof) > alpha:
+        hi *= 2
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if t_two_sided_p(mid, dof) > alpha:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-12 * max(1.0, hi):
+            break
+    return (lo + hi) / 2

@@ -1,0 +1,145 @@
+"""``bench keygen``, ``sign``, ``verify``, ``export`` and ``import``: tamper-evident results and bundles."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+STATE_TEXT = {"signed": "intact, signed", "unsigned": "intact, unsigned", "edited": "EDITED",
+              "bad-signature": "BAD SIGNATURE", "untrusted-key": "UNTRUSTED KEY"}
+
+
+def _trusted(pubkeys: tuple[str, ...]) -> list[Any] | None:
+    from bench.integrity import load_public_key
+
+    return [load_public_key(k) for k in pubkeys] if pubkeys else None
+
+
+@click.command()
+@click.option("--output", "-o", "path", type=click.Path(dir_okay=False, path_type=Path), default=Path("bench-key"),
+              show_default=True, help="Private key file; the public key goes to the same name + .pub.")
+@click.option("--force", is_flag=True, help="Overwrite existing key files.")
+def keygen(path: Path, force: bool) -> None:
+    """Make an Ed25519 key pair for signing results (private key written with mode 0600)."""
+    from bench.integrity import fingerprint, generate_keypair, load_public_key
+
+    priv, pub = generate_keypair(path, force=force)
+    click.echo(f"private key: {priv} (keep it secret)\npublic key:  {pub}\n"
+               f"fingerprint: {fingerprint(load_public_key(pub))}")
+
+
+@click.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--key", "-k", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Ed25519 private key (PEM) from `bench keygen`.")
+def sign(results: tuple[Path, ...], key: Path) -> None:
+    """Sign intact results with an Ed25519 key. Edited results are refused (exit 1)."""
+    from bench.errors import ResultError
+    from bench.integrity import load_private_key, sign_folder
+    from bench.store import find_result_folders
+
+    private = load_private_key(key)
+    folders, skipped = find_result_folders(results)
+    failed = len(skipped)
+    for path, why in skipped:
+        click.echo(f"bench: skipped {path}: {why}", err=True)
+    for folder in folders:
+        try:
+            check = sign_folder(folder, private)
+        except ResultError as exc:
+            click.echo(f"bench: {exc}", err=True)
+            failed += 1
+            continue
+        click.echo(f"signed {check.folder} (key {check.key_fingerprint})")
+    if failed:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--pubkey", "-p", "pubkeys", multiple=True,
+              help="Trusted public key (PEM file or base64); repeatable. Signatures from other keys fail.")
+@click.option("--require-signature", is_flag=True, help="Count unsigned results as failures too.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per result on standard output.")
+def verify(results: tuple[Path, ...], pubkeys: tuple[str, ...], require_signature: bool, as_json: bool) -> None:
+    """Verify results: intact (signed or unsigned), edited, or badly signed. Exit 1 if any is edited, badly
+    signed, signed by an untrusted key, or unreadable."""
+    from bench.errors import ResultError
+    from bench.integrity import check_folder
+    from bench.store import find_result_folders
+
+    trusted = _trusted(pubkeys)
+    folders, skipped = find_result_folders(results)
+    rows = [{"path": p, "state": "unreadable", "detail": why} for p, why in skipped]
+    for folder in folders:
+        try:
+            c = check_folder(folder, trusted=trusted)
+        except ResultError as exc:
+            rows.append({"path": str(folder), "state": "unreadable", "detail": str(exc)})
+            continue
+        rows.append({"path": str(c.folder), "state": c.state, "detail": c.detail, "run_id": c.run_id,
+                     "digest": c.digest, "key_fingerprint": c.key_fingerprint, "notes": c.notes})
+    good = {"signed"} if require_signature else {"signed", "unsigned"}
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row))
+        else:
+            line = f"{STATE_TEXT.get(row['state'], row['state'].upper()):<17} {row['path']}"
+            if row["state"] == "signed":
+                line += f" (key {row['key_fingerprint']})"
+            elif row["state"] != "unsigned":
+                line += f": {row['detail']}"
+            click.echo(line, err=row["state"] not in good)
+    if any(row["state"] not in good for row in rows):
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Bundle to write (.tar.gz).")
+@click.option("--key", "-k", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Sign the bundle's manifest with this Ed25519 private key.")
+def export(results: tuple[Path, ...], output: Path, key: Path | None) -> None:
+    """Bundle intact result folders into a submission archive (tar.gz + manifest of digests)."""
+    from bench.bundle import export_bundle
+    from bench.errors import UsageError
+    from bench.integrity import load_private_key
+    from bench.store import find_result_folders
+
+    folders, skipped = find_result_folders(results)
+    report = export_bundle(folders, output, load_private_key(key) if key else None)
+    for path, why in skipped + report.refused:
+        click.echo(f"bench: not exported {path}: {why}", err=True)
+    if not report.done:
+        output.unlink(missing_ok=True)
+        raise UsageError("nothing to export")
+    signed = f", manifest signed by {report.signer}" if report.signer else ""
+    click.echo(f"wrote {output}: {len(report.done)} result(s){signed}")
+    if skipped or report.refused:
+        sys.exit(1)
+
+
+@click.command(name="import")
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--output", "-o", "target", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Folder to unpack the results into.")
+@click.option("--pubkey", "-p", "pubkeys", multiple=True,
+              help="Trusted public key for the manifest and result signatures; repeatable.")
+def import_(bundle: Path, target: Path, pubkeys: tuple[str, ...]) -> None:
+    """Check a submission bundle and unpack its results. Exit 1 if anything was refused."""
+    from bench.bundle import import_bundle
+
+    report = import_bundle(bundle, target, trusted=_trusted(pubkeys))
+    for name in report.done:
+        click.echo(f"imported {target / name}")
+    for name, why in report.refused:
+        click.echo(f"bench: refused {name}: {why}", err=True)
+    if report.signer:
+        click.echo(f"manifest signed by {report.signer}")
+    if report.refused:
+        sys.exit(1)
