@@ -276,7 +276,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="also write the JSON here")
     args = p.parse_args(argv)
     if args.quick:
-        args.rounds, args.round_s, args.rates, args.size, args.threads = 2, 0.2, "10,100", 256, "default"
+        # one thread: an oversubscribed 2-thread matmul can stall for seconds on a busy machine
+        args.rounds, args.round_s, args.rates, args.size, args.threads = 2, 0.2, "10,100", 256, "1"
     return args
 
 

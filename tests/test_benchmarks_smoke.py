@@ -48,8 +48,8 @@ def test_overhead_reports_every_condition_with_sane_figures(overhead):
     assert report["benchmark"] == "meter_overhead"
     assert report["machine"]["nproc"] >= 1 and report["machine"]["torch"]
     assert isinstance(report["target"]["met"], bool)
-    (setting,) = report["settings"]  # quick mode: torch's default thread count only
-    assert setting["threads"] == report["machine"]["torch_default_threads"]
+    (setting,) = report["settings"]  # quick mode: one torch thread only
+    assert setting["threads"] == 1
     assert setting["matmuls_per_round"] >= 1
     rows = {r["name"]: r for r in setting["results"]}
     assert set(rows) == {"off", "replay@10Hz", "replay@100Hz", "estimate@10Hz", "estimate@100Hz"}
@@ -62,10 +62,12 @@ def test_overhead_reports_every_condition_with_sane_figures(overhead):
         if name == "off":
             continue
         assert row["errors"] == []
-        # a shared machine is noisy: only guard against nonsense, not against slowness
-        assert 0.2 < row["ratio"]["median"] < 5 and finite(row["overhead_pct"])
-        assert row["ratio"]["min"] <= row["ratio"]["median"] <= row["ratio"]["max"]
-        assert 0.2 < row["cpu_ratio"]["median"] < 5
+        # wall time on a shared machine can swing many-fold between runs of 0.2 s:
+        # check the figures are well formed, not how fast anything ran
+        assert finite(row["ratio"]["median"]) and row["ratio"]["median"] > 0 and finite(row["overhead_pct"])
+        assert row["ratio"]["min"] <= row["ratio"]["p25"] <= row["ratio"]["median"] <= row["ratio"]["p75"]
+        assert row["ratio"]["p75"] <= row["ratio"]["max"]
+        assert finite(row["cpu_ratio"]["median"]) and row["cpu_ratio"]["median"] > 0
         assert finite(row["meter_cpu_pct"]) and 0 <= row["meter_cpu_pct"] < 100
         assert finite(row["finalize_s"]) and row["finalize_s"] >= 0
     assert rows["replay@100Hz"]["achieved_rate_hz"] > rows["replay@10Hz"]["achieved_rate_hz"]
