@@ -1,13 +1,18 @@
-"""Entry-point discovery for samplers, devices and workloads.
+"""Entry-point discovery for samplers, devices, workloads and conformance fakes.
 
 Built-ins register through the same groups as vendor plugins (see ``pyproject.toml``). Loading is
 lazy: a plugin's module is imported only when it is named or listed, and one that fails to import
-is reported with its package and reason without breaking the others. ``BENCH_PLUGINS`` (comma
-list of names) restricts which plugins may load at all.
+or breaks the contract is reported with its package and reason without breaking the others.
+
+``BENCH_PLUGINS`` (comma list of entry-point names or distribution names, e.g.
+``acme,bench-plugin-foo``) restricts which third-party plugins may load at all. The harness's own
+backends (distribution ``bench``) are always allowed, and a third-party plugin cannot take the name
+of a built-in one: the built-in wins and the other is listed as shadowed.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from dataclasses import dataclass
@@ -22,8 +27,10 @@ GROUPS = {
     "samplers": "bench.samplers",
     "devices": "bench.devices",
     "workloads": "bench.workloads",
+    "fakes": "bench.fakes",  # conformance fakes: name of a sampler -> context manager (bench.testing.conformance)
 }
 ALLOWLIST_VAR = "BENCH_PLUGINS"
+BUILTIN_DIST = "bench"
 
 # Objects registered in-process (tests, notebooks): group -> name -> object. They win over entry points.
 _registered: dict[str, dict[str, Any]] = {g: {} for g in GROUPS}
@@ -32,20 +39,32 @@ _cache: dict[tuple[str, str], Any] = {}
 
 @dataclass(frozen=True)
 class PluginRef:
-    """A discovered plugin, not yet imported."""
+    """A discovered plugin, not yet imported. ``note`` says why it is not usable (blocked, shadowed)."""
 
     group: str
     name: str
     value: str  # "module:attr"
     package: str
     version: str
+    note: str = ""
+
+    @property
+    def builtin(self) -> bool:
+        return self.package == BUILTIN_DIST
 
 
-def _allowed(name: str) -> bool:
+def _allowlist() -> set[str] | None:
     raw = os.environ.get(ALLOWLIST_VAR, "").strip()
     if not raw:
+        return None
+    return {n.strip().lower() for n in raw.split(",") if n.strip()}
+
+
+def _allowed(name: str, package: str = "") -> bool:
+    allow = _allowlist()
+    if allow is None or package == BUILTIN_DIST:
         return True
-    return name in {n.strip() for n in raw.split(",") if n.strip()}
+    return name.lower() in allow or (package.lower() in allow if package else False)
 
 
 def _group(group: str) -> str:
@@ -54,52 +73,128 @@ def _group(group: str) -> str:
     return GROUPS[group]
 
 
-def discover(group: str) -> list[PluginRef]:
-    """All plugins of ``group`` visible to this interpreter and allowed by ``BENCH_PLUGINS``."""
-    refs: dict[str, PluginRef] = {}
+def inventory(group: str) -> list[PluginRef]:
+    """Every entry point of ``group``, usable or not (blocked by the allowlist, shadowed by a built-in)."""
+    usable: dict[str, PluginRef] = {}
+    others: list[PluginRef] = []
     for ep in metadata.entry_points(group=_group(group)):
-        if not _allowed(ep.name):
-            continue
         dist = getattr(ep, "dist", None)
-        refs[ep.name] = PluginRef(
-            group, ep.name, ep.value, dist.name if dist else "?", dist.version if dist else "?"
-        )
+        ref = PluginRef(group, ep.name, ep.value, dist.name if dist else "?", dist.version if dist else "?")
+        if not _allowed(ep.name, ref.package):
+            others.append(_noted(ref, f"not in {ALLOWLIST_VAR}"))
+            continue
+        held = usable.get(ep.name)
+        if held is None:
+            usable[ep.name] = ref
+        elif held.value == ref.value and held.package == ref.package:
+            continue  # the same distribution seen twice on sys.path
+        elif ref.builtin and not held.builtin:
+            usable[ep.name] = ref
+            others.append(_noted(held, f"name taken by the built-in {ep.name!r}"))
+        else:
+            keep_note = "name taken by the built-in" if held.builtin else f"name taken by {held.package}"
+            others.append(_noted(ref, f"{keep_note} {ep.name!r}"))
     for name, obj in _registered[group].items():
-        refs[name] = PluginRef(group, name, f"{obj.__module__}:{obj.__qualname__}", "(registered)", "")
-    return sorted(refs.values(), key=lambda r: r.name)
+        usable[name] = PluginRef(group, name, f"{obj.__module__}:{getattr(obj, '__qualname__', obj)}",
+                                 "(registered)", "")
+    return sorted(usable.values(), key=lambda r: r.name) + sorted(others, key=lambda r: r.name)
+
+
+def _noted(ref: PluginRef, note: str) -> PluginRef:
+    return PluginRef(ref.group, ref.name, ref.value, ref.package, ref.version, note)
+
+
+def discover(group: str) -> list[PluginRef]:
+    """The usable plugins of ``group``: visible to this interpreter and allowed by ``BENCH_PLUGINS``."""
+    return [r for r in inventory(group) if not r.note]
 
 
 def names(group: str) -> list[str]:
     return [r.name for r in discover(group)]
 
 
+def check_contract(group: str, obj: Any, name: str) -> list[str]:
+    """What is wrong with ``obj`` as plugin ``name`` of ``group`` (empty when it keeps the contract)."""
+    if group == "fakes":
+        return [] if callable(obj) else [f"a conformance fake must be callable, got {type(obj).__name__}"]
+    base, attr = _contract_base(group)
+    if not (inspect.isclass(obj) and issubclass(obj, base)):
+        return [f"must be a subclass of {base.__module__}.{base.__qualname__}, got {obj!r}"]
+    problems = []
+    declared = getattr(obj, attr, None)
+    if declared != name:
+        problems.append(f"declares {attr} = {declared!r} but is registered as {name!r}")
+    if inspect.isabstract(obj):
+        missing = ", ".join(sorted(getattr(obj, "__abstractmethods__", ())))
+        problems.append(f"does not implement {missing}")
+    for meth in _classmethods(group):
+        if not isinstance(inspect.getattr_static(obj, meth, None), classmethod):
+            problems.append(f"{meth} must be a classmethod")
+    if group == "devices":
+        defaults = getattr(obj, "default_samplers", ())
+        if not isinstance(defaults, tuple) or not all(isinstance(s, str) for s in defaults):
+            problems.append(f"default_samplers must be a tuple of sampler names, got {defaults!r}")
+    fake = inspect.getattr_static(obj, "conformance_fake", None)
+    if fake is not None and not isinstance(fake, (classmethod, staticmethod)):
+        problems.append("conformance_fake must be a classmethod")
+    return problems
+
+
+def _contract_base(group: str) -> tuple[type, str]:
+    if group == "samplers":
+        from bench.samplers.base import Sampler
+
+        return Sampler, "name"
+    if group == "devices":
+        from bench.devices import Device
+
+        return Device, "type"
+    from bench.workload import Workload
+
+    return Workload, "name"
+
+
+def _classmethods(group: str) -> tuple[str, ...]:
+    return {"samplers": ("is_available", "open"), "devices": ("probe", "open")}.get(group, ())
+
+
 def load(group: str, name: str) -> Any:
-    """Import and return the plugin object ``name`` of ``group``.
+    """Import, check and return the plugin object ``name`` of ``group``.
 
     Raises :class:`UsageError` (listing the choices) for an unknown name and :class:`PluginError`
-    (naming the package and the reason) for one that fails to import.
+    (naming the package and the reason) for one that fails to import or breaks the contract.
     """
-    if name in _registered[group]:
+    if name in _registered[_key_group(group)]:
         return _registered[group][name]
     key = (group, name)
     if key in _cache:
         return _cache[key]
-    refs = {r.name: r for r in discover(group)}
-    if name not in refs:
+    refs = inventory(group)
+    ref = next((r for r in refs if r.name == name and not r.note), None)
+    if ref is None:
         kind = group.rstrip("s")
-        choices = ", ".join(refs) or "none installed"
-        hint = f" (not in {ALLOWLIST_VAR})" if not _allowed(name) else ""
+        choices = ", ".join(r.name for r in refs if not r.note) or "none installed"
+        blocked = next((r for r in refs if r.name == name), None)
+        hint = f" ({blocked.note}: {blocked.package} {blocked.version})" if blocked else ""
         raise UsageError(f"unknown {kind} {name!r}{hint}; choices: {choices}")
-    ref = refs[name]
     try:
         ep = metadata.EntryPoint(name=ref.name, value=ref.value, group=_group(group))
         obj = ep.load()
-    except Exception as exc:  # a broken plugin must not break the CLI
+    except (Exception, SystemExit) as exc:  # a broken plugin must not break the CLI
         raise PluginError(
             f"plugin {name!r} ({ref.package} {ref.version}) failed to load: {type(exc).__name__}: {exc}"
         ) from exc
+    problems = check_contract(group, obj, name)
+    if problems:
+        raise PluginError(f"plugin {name!r} ({ref.package} {ref.version}) breaks the contract: "
+                          + "; ".join(problems))
     _cache[key] = obj
     return obj
+
+
+def _key_group(group: str) -> str:
+    _group(group)
+    return group
 
 
 def register(group: str, name: str, obj: Any) -> None:
@@ -112,3 +207,8 @@ def register(group: str, name: str, obj: Any) -> None:
 def unregister(group: str, name: str) -> None:
     _registered[group].pop(name, None)
     _cache.pop((group, name), None)
+
+
+def clear_cache() -> None:
+    """Forget loaded plugins (after installing or removing a distribution in a running process)."""
+    _cache.clear()
