@@ -158,10 +158,13 @@ def _cuda():
 
 
 class CudaBackend(Device):
-    """An NVIDIA GPU through torch.cuda; energy from NVML, matched by UUID (never by index)."""
+    """An NVIDIA GPU through torch.cuda; energy from NVML, matched by UUID (never by index).
+
+    A ROCm build of torch shows AMD GPUs as ``cuda`` too: NVML is absent there and ``amdsmi`` is next.
+    """
 
     type = "cuda"
-    default_samplers = ("nvml",)
+    default_samplers = ("nvml", "amdsmi")
 
     @classmethod
     def probe(cls) -> list[str]:
