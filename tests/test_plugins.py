@@ -1,0 +1,224 @@
+"""Plugin discovery, contract validation, the allowlist, ``bench plugins`` and the plugin guide."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bench import plugins
+from bench.cli import cli
+from bench.devices import CpuBackend, Device
+from bench.errors import PluginError, UsageError
+from bench.samplers.base import Availability, Capabilities, PowerKind, Reading, Sampler, Scope
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+sys.path.insert(0, str(TESTS))
+from acme_plugin import ensure_acme_installed  # noqa: E402
+from broken_plugins import samplers as broken  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def acme():
+    return ensure_acme_installed()
+
+
+@pytest.fixture
+def vendor(tmp_path, monkeypatch):
+    """A third-party distribution 'broken-vendor 1.0' on sys.path, with entry points of our choosing."""
+
+    def make(entry_points: str) -> None:
+        info = tmp_path / "broken_vendor-1.0.dist-info"
+        info.mkdir(exist_ok=True)
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-vendor\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(entry_points)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        monkeypatch.syspath_prepend(str(TESTS))
+        plugins.clear_cache()
+
+    yield make
+    plugins.clear_cache()
+
+
+def run_cli(*args: str):
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result
+
+
+# --- discovery ------------------------------------------------------------------------------------
+
+
+def test_builtins_register_through_the_entry_point_groups_and_keep_the_contract():
+    expected = {"samplers": {"nvml", "rapl", "estimate", "replay", "amdsmi"}, "devices": {"cpu", "cuda"},
+                "fakes": {"nvml", "rapl", "estimate", "replay"}}
+    for group, names in expected.items():
+        refs = {r.name: r for r in plugins.discover(group) if r.builtin}
+        assert names <= set(refs), group
+        for name in names:
+            obj = plugins.load(group, name)
+            assert plugins.check_contract(group, obj, name) == []
+    assert plugins.load("devices", "cuda").default_samplers == ("nvml", "amdsmi")
+
+
+def test_example_plugin_is_discovered_through_its_real_entry_point(acme):
+    assert acme.version == "0.1.0"
+    ref = next(r for r in plugins.discover("samplers") if r.name == "acme")
+    assert (ref.package, ref.version, ref.value) == ("bench-plugin-acme", "0.1.0", "bench_plugin_acme.sampler:AcmeSampler")
+    cls = plugins.load("samplers", "acme")
+    assert cls.__module__ == "bench_plugin_acme.sampler" and issubclass(cls, Sampler)
+    device = plugins.load("devices", "acme")
+    assert issubclass(device, Device) and device.default_samplers == ("acme",)
+
+
+def test_discovery_is_lazy():
+    code = ("import sys; from bench import plugins; plugins.inventory('samplers'); plugins.names('devices'); "
+            "print(sorted(m for m in sys.modules if m.startswith(('bench.samplers.', 'bench_plugin_acme', 'torch', "
+            "'pynvml', 'amdsmi'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_plugin_raising_on_import_is_reported_with_package_and_reason(vendor):
+    vendor("[bench.samplers]\nexploding = broken_plugins.raising_import:Sampler\n")
+    with pytest.raises(PluginError) as err:
+        plugins.load("samplers", "exploding")
+    text = str(err.value)
+    assert "'exploding'" in text and "broken-vendor 1.0" in text and "RuntimeError: libacme_smi.so.3" in text
+    assert plugins.load("samplers", "rapl").name == "rapl"  # the others are unaffected
+
+
+def test_plugins_list_and_list_samplers_survive_a_broken_plugin(vendor):
+    vendor("[bench.samplers]\nexploding = broken_plugins.raising_import:Sampler\n")
+    result = run_cli("plugins", "list", "--group", "samplers", "--device", "cpu", "--json")
+    assert result.exit_code == 0
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert rows["exploding"]["package"] == "broken-vendor" and rows["exploding"]["version"] == "1.0"
+    assert rows["exploding"]["status"].startswith("broken: ") and "RuntimeError" in rows["exploding"]["status"]
+    assert rows["estimate"]["status"] == "available for cpu"
+    assert rows["nvml"]["status"].startswith("not for cpu: ")
+    listed = run_cli("list", "samplers", "--device", "cpu")
+    assert listed.exit_code == 0
+    assert "exploding" in listed.output and "broken" in listed.output and "estimate" in listed.output
+
+
+def test_contract_violations_are_refused_at_load(vendor):
+    vendor("[bench.samplers]\nnotasampler = broken_plugins.samplers:NotASampler\n"
+           "misnamed = broken_plugins.samplers:GoodSim\n"
+           "[bench.devices]\ncpu2 = bench.devices:CpuBackend\n")
+    with pytest.raises(PluginError, match="must be a subclass of bench.samplers.base.Sampler"):
+        plugins.load("samplers", "notasampler")
+    with pytest.raises(PluginError, match="declares name = 'goodsim' but is registered as 'misnamed'"):
+        plugins.load("samplers", "misnamed")
+    with pytest.raises(PluginError, match="declares type = 'cpu' but is registered as 'cpu2'"):
+        plugins.load("devices", "cpu2")
+
+
+def test_check_contract_names_what_is_missing():
+    class Half(Sampler):
+        name = "half"
+
+        @classmethod
+        def is_available(cls, device):
+            return Availability(True)
+
+        @classmethod
+        def open(cls, device, **options):
+            return []
+
+    class PlainMethods(broken.GoodSim):
+        name = "plain"
+
+        def is_available(self, device):  # not a classmethod
+            return Availability(True)
+
+    assert plugins.check_contract("samplers", Half, "half") == ["does not implement read"]
+    assert plugins.check_contract("samplers", PlainMethods, "plain") == ["is_available must be a classmethod"]
+    assert plugins.check_contract("devices", CpuBackend, "cpu") == []
+
+
+def test_allowlist_admits_named_third_party_plugins_only(vendor, monkeypatch):
+    vendor("[bench.samplers]\nexploding = broken_plugins.raising_import:Sampler\n"
+           "goodsim = broken_plugins.samplers:GoodSim\n")
+    monkeypatch.setenv("BENCH_PLUGINS", "goodsim, acme")
+    names = plugins.names("samplers")
+    assert "goodsim" in names and "exploding" not in names
+    assert {"nvml", "rapl", "estimate"} <= set(names)  # the harness's own backends are always allowed
+    blocked = next(r for r in plugins.inventory("samplers") if r.name == "exploding")
+    assert blocked.note == "not in BENCH_PLUGINS"
+    with pytest.raises(UsageError, match="not in BENCH_PLUGINS: broken-vendor 1.0"):
+        plugins.load("samplers", "exploding")
+    monkeypatch.setenv("BENCH_PLUGINS", "broken-vendor")  # a distribution name admits all its plugins
+    assert {"exploding", "goodsim"} <= set(plugins.names("samplers"))
+
+
+def test_a_third_party_plugin_cannot_take_a_builtin_name(vendor):
+    vendor("[bench.samplers]\nnvml = broken_plugins.samplers:GoodSim\n")
+    from bench.samplers.nvml import NvmlSampler
+
+    assert plugins.load("samplers", "nvml") is NvmlSampler
+    shadowed = [r for r in plugins.inventory("samplers") if r.name == "nvml" and r.note]
+    assert [(r.package, r.note) for r in shadowed] == [("broken-vendor", "name taken by the built-in 'nvml'")]
+
+
+# --- bench plugins check ----------------------------------------------------------------------------
+
+
+def test_plugins_check_prints_the_table_and_writes_json(acme, tmp_path):
+    out = tmp_path / "report.json"
+    result = run_cli("plugins", "check", "acme", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    assert "energy_consistency" in result.output and "acme: PASS" in result.output
+    reports = json.loads(out.read_text())
+    assert [(r["group"], r["target"], r["ok"]) for r in reports] == [("samplers", "acme", True), ("devices", "acme", True)]
+
+
+def test_plugins_check_exits_1_naming_the_failed_check(vendor):
+    vendor("[bench.samplers]\nmilliwatts = broken_plugins.samplers:MilliwattPower\n")
+    result = run_cli("plugins", "check", "milliwatts")
+    assert result.exit_code == 1
+    assert re.search(r"milliwatts: FAIL: .*units", result.output)
+    assert "1000x too large" in result.output
+
+
+def test_plugins_check_reports_a_broken_import_as_a_contract_failure(vendor):
+    vendor("[bench.samplers]\nexploding = broken_plugins.raising_import:Sampler\n")
+    result = run_cli("plugins", "check", "exploding")
+    assert result.exit_code == 1 and "contract" in result.output and "RuntimeError" in result.output
+
+
+def test_plugins_check_unknown_name_is_a_usage_error():
+    result = CliRunner().invoke(cli, ["plugins", "check", "nope"])
+    assert result.exit_code != 0 and "no sampler or device plugin 'nope'" in str(result.exception)
+
+
+# --- the guide documents the whole contract ------------------------------------------------------------
+
+
+def _public(cls: type) -> set[str]:
+    names = {n for n, _ in inspect.getmembers(cls) if not n.startswith("_")}
+    names |= {n for n in getattr(cls, "__annotations__", {}) if not n.startswith("_")}
+    return names - {"register", "mro"}
+
+
+def test_plugin_guide_documents_every_public_member_of_the_contracts():
+    guide = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)", guide))
+    wanted = {
+        "Sampler": _public(Sampler), "Device": _public(Device), "Capabilities": _public(Capabilities),
+        "Reading": _public(Reading), "Availability": _public(Availability),
+        "PowerKind": {m.name for m in PowerKind}, "Scope": {m.name for m in Scope},
+    }
+    missing = {k: sorted(v - documented) for k, v in wanted.items() if v - documented}
+    assert not missing, f"docs/plugins.md does not document: {missing}"
+    for group in ("bench.samplers", "bench.devices", "bench.workloads", "bench.fakes", "pytest11"):
+        assert group in guide
+    for err in ("SamplerUnavailable", "SamplerNoPermission", "SamplerNotSupported", "SamplerDeviceLost",
+                "SamplerTimeout", "DeviceError", "BENCH_PLUGINS", "conformance_fake", "run_conformance"):
+        assert err in guide
