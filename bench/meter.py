@@ -273,14 +273,22 @@ class Meter:
             log.error("%s", self.error)
 
     def _feed(self, ch: _Channel, r: Reading) -> None:
-        power = finite_or_none(r.power_w)
-        if power is not None and power < 0:
-            power = None
-            ch.invalid += 1
-        raw = finite_or_none(r.energy_j)
-        if r.energy_j is not None and raw is None:
-            ch.invalid += 1
+        power, raw = r.power_w, r.energy_j
+        if power is not None:
+            power = finite_or_none(power)
+            if power is None or power < 0:
+                power = None
+                ch.invalid += 1
+        if raw is not None:
+            raw = finite_or_none(raw)
+            if raw is None or raw < 0:
+                raw = None
+                ch.invalid += 1
         r.power_w, r.energy_j = power, raw
+        if r.temperature_c is not None or r.clock_mhz is not None or r.power_limit_w is not None \
+                or r.utilization is not None:
+            r.temperature_c, r.clock_mhz = finite_or_none(r.temperature_c), finite_or_none(r.clock_mhz)
+            r.power_limit_w, r.utilization = finite_or_none(r.power_limit_w), finite_or_none(r.utilization)
         counter, reset = ch.unwrap(raw)
         if self.writer is not None:
             self.writer.append(ch.name, r)
@@ -453,7 +461,7 @@ class Meter:
         started = self._read_started
         if self.error is None and started is not None:
             if self.clock.now_ns() - started > self.read_timeout_s * 1e9:
-                self.error = SamplerTimeout(f"a sampler read has not returned for over {self.read_timeout_s:g} s")
+                self.error = SamplerTimeout(f"a sampler read hung: no answer for over {self.read_timeout_s:g} s")
         if self.error is not None:
             raise self.error
 

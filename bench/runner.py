@@ -187,12 +187,10 @@ class Runner:
         """Measure everything; return the run folder and the sealed result."""
         if not hasattr(self, "samplers"):
             self.prepare()
-        self.folder = _run_folder(self.cfg)
+        self.folder = self._make_folder()
         self.result = self._skeleton()
-        write_result(self.result, self.folder)
-        self.meter = Meter(self.samplers, rate_hz=self.cfg.rate_hz, folder=self.folder, clock=self.clock,
-                           gap_factor=self.cfg.gap_factor, read_timeout_s=self.cfg.read_timeout_s,
-                           metadata={"harness": __version__, "device": self.device.spec})
+        self._save()
+        self.meter = self._make_meter()
         status, reason = "complete", None
         try:
             self.meter.start()
@@ -236,12 +234,31 @@ class Runner:
                                     gap_factor=self.cfg.gap_factor),
         )
 
+    # hook points (bench.distributed_runner overrides them for multi-device runs)
+
+    def _make_folder(self) -> Path:
+        """The run folder (created)."""
+        return _run_folder(self.cfg)
+
+    def _make_meter(self) -> Meter:
+        return Meter(self.samplers, rate_hz=self.cfg.rate_hz, folder=self.folder, clock=self.clock,
+                     gap_factor=self.cfg.gap_factor, read_timeout_s=self.cfg.read_timeout_s,
+                     metadata={"harness": __version__, "device": self.device.spec})
+
+    def _save(self) -> None:
+        """Write the (provisional) result into the run folder."""
+        write_result(self.result, self.folder)
+
+    def _elapsed_s(self, start_ns: int) -> float:
+        """Seconds since ``start_ns`` on the runner's clock (warm-up decisions)."""
+        return (self.clock.now_ns() - start_ns) / 1e9
+
     def _checkpoint(self) -> None:
         """Rewrite the provisional result so a killed run keeps the windows measured so far."""
         self.result.windows = list(self.windows)
         self.result.issues = list(self.issues)
         try:
-            write_result(self.result, self.folder)
+            self._save()
         except OSError as exc:
             log.warning("could not update provisional result: %s", exc)
 
@@ -262,7 +279,7 @@ class Runner:
     def _health(self, window: str) -> None:
         seen = {(i.code, i.message) for i in self.issues}
         for s in self.samplers:
-            for item in _safe(s.health, []):
+            for item in _safe(s.health, [], self.cfg.read_timeout_s):
                 key = (item.get("code", "health"), item.get("message", ""))
                 if key not in seen:
                     seen.add(key)
@@ -328,6 +345,7 @@ class Runner:
             wr.units_per_step, wr.flops_per_unit = info.units_per_step, info.flops_per_unit
             wr.parameters, wr.memory_bytes = info.parameters, info.memory_bytes
             wr.warmup = self._warmup(name, wl)
+            self._checkpoint()
             idle_w = self.result.idle.power_w if self.result.idle else None
             for r in range(1, cfg.repeats + 1):
                 if self.stop_event.is_set():
@@ -372,14 +390,14 @@ class Runner:
         block = 0
         while True:
             block += 1
-            elapsed = (self.clock.now_ns() - start) / 1e9
+            elapsed = self._elapsed_s(start)
             self.progress("warmup", min(elapsed, cfg.warmup_max_s), cfg.warmup_max_s, f"{name} warm-up")
             window, (n, stopped) = self._window(f"{name}/warmup.{block}", 
                                            lambda: self._steps_for(wl, 1.0, interruptible=True))
             steps += n
             if window.mean_power_w is not None:
                 powers.append(window.mean_power_w)
-            elapsed = (self.clock.now_ns() - start) / 1e9
+            elapsed = self._elapsed_s(start)
             if len(powers) >= 2 and elapsed >= cfg.warmup_min_s:
                 a, b = powers[-2], powers[-1]
                 if a > 0 and abs(b - a) / a <= cfg.warmup_tolerance:
@@ -401,7 +419,7 @@ class Runner:
         if self.meter.error is not None and status == "complete":
             status, reason = "incomplete", f"sensor failed: {self.meter.error}"
         for s in self.samplers:
-            _safe(s.close)
+            _safe(s.close, None, self.cfg.read_timeout_s)
         res = self.result
         res.status, res.reason = status, reason
         res.windows, res.issues = list(self.windows), list(self.issues)
@@ -465,10 +483,28 @@ def _score_hooks(res: Result) -> None:
     res.quality = assess_quality(res)
 
 
-def _safe(fn: Callable[[], Any], default: Any = None) -> Any:
-    """Call a plugin hook that must not break the run; failures become ``default``."""
-    try:
-        return fn()
-    except Exception as exc:
-        log.warning("%s failed: %s", getattr(fn, "__qualname__", fn), exc)
-        return {} if default is None else default
+def _safe(fn: Callable[[], Any], default: Any = None, timeout_s: float = 10.0) -> Any:
+    """Call a plugin hook that must neither break nor hang the run; failures and hangs become ``default``.
+
+    The call runs on a daemon thread, so a vendor library stuck in a hung read cannot hold the run.
+    """
+    fallback = {} if default is None else default
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except Exception as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="bench-hook", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    name = getattr(fn, "__qualname__", fn)
+    if worker.is_alive():
+        log.warning("%s did not return within %.1f s; going on without it", name, timeout_s)
+        return fallback
+    if "error" in box:
+        log.warning("%s failed: %s", name, box["error"])
+        return fallback
+    return box.get("value", fallback)

@@ -177,8 +177,11 @@ class Sampler(ABC):
 
 
 def finite_or_none(value: float | None) -> float | None:
-    """Map NaN/inf to None so a broken sensor value never reaches an integral."""
-    if value is None:
+    """Map NaN, inf and non-numbers to None so a broken sensor value never reaches an integral."""
+    if value is None or isinstance(value, (bool, str, bytes)):
         return None
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
     return value if math.isfinite(value) else None

@@ -149,7 +149,8 @@ class ReplaySampler(Sampler):
 
     def read(self) -> Reading:
         with self._lock:
-            target = self._origin + (self.clock.now_ns() - self._start_ns)
+            now = self.clock.now_ns()
+            target = self._origin + (now - self._start_ns)
             while self._b is not None and self._b[0] <= target:
                 self._a, self._b = self._b, next(self._it, None)
             if self._b is None and target > self._a[0]:
@@ -162,6 +163,7 @@ class ReplaySampler(Sampler):
                 r = Reading(energy_j=_lerp(a[1], b[1], f), power_w=_lerp(a[2], b[2], f), **a[3])
             if self.power_only:
                 r.energy_j = None
+            r.t_ns = now  # the instant replayed, not the end of the (Python-speed) cursor walk
             return r
 
     def describe(self) -> dict[str, Any]:
