@@ -208,6 +208,84 @@ class ValidityCheck(_Model):
     limit: float | None = None
 
 
+class NodeWindow(_Model):
+    """One node's part of a distributed window (J). ``energy_j`` covers the node's devices the run
+    used (it is in the window's ``energy_j``); ``unused_energy_j`` the node's other devices (not in it)."""
+
+    node: int
+    duration_s: float
+    energy_j: float | None
+    unused_energy_j: float | None = None
+    unused_channels: list[ChannelEnergy] = Field(default_factory=list)
+
+
+class WindowBreakdown(_Model):
+    """Per-node energy and per-rank work of one window of a distributed run."""
+
+    window: str
+    nodes: list[NodeWindow]
+    steps_by_rank: list[int] | None = None  # whole steps each global rank ran inside the window
+    units_by_rank: list[int] | None = None  # units of work each rank did (summed into the repeat's units)
+
+
+class RankInfo(_Model):
+    rank: int
+    local_rank: int
+    node: int
+    host: str
+    pid: int
+    device: dict[str, Any] = Field(default_factory=dict)
+
+
+class NodeDevice(_Model):
+    """A device of a node: used by some ranks, or idle beside the run (``used_by`` empty)."""
+
+    spec: str  # as the node's local rank 0 sees it
+    name: str | None = None
+    identity: dict[str, Any] = Field(default_factory=dict)
+    used_by: list[int] = Field(default_factory=list)  # global ranks
+    channels: list[str] = Field(default_factory=list)  # channel names in that node's trace
+    note: str | None = None  # why it is not measured, if it is not
+
+
+class NodeInfo(_Model):
+    """One node of a distributed run: its ranks, its devices, and where its trace is."""
+
+    node: int
+    host: str
+    leader: int  # the global rank that sampled this node's devices
+    ranks: list[int]
+    devices: list[NodeDevice] = Field(default_factory=list)
+    channels: list[ChannelInfo] = Field(default_factory=list)
+    trace: TraceRef | None = None  # trace.parquet (node 0) or trace.node-N.parquet
+    trace_location: Literal["result_folder", "node_local", "missing"] = "result_folder"
+    trace_host_path: str | None = None  # absolute path on that node's host when not in the result folder
+    provenance: dict[str, Any] = Field(default_factory=dict)
+    issues: list[Issue] = Field(default_factory=list)
+
+
+class DistributedWorkload(_Model):
+    workload: str
+    mode: Literal["ddp", "independent"]  # ddp: gradients all-reduced; independent: data-parallel, no exchange
+    params_in_sync: bool | None = None  # after training, every rank held the same weights
+
+
+class Distributed(_Model):
+    """How a multi-device / multi-node run was spread and how its energy splits. The result's
+    top-level windows and repeats are whole-run figures: energy summed over the used devices of
+    every node, units of work summed over every rank."""
+
+    launcher: str  # torchrun, slurm or env
+    backend: str  # nccl, gloo, ...
+    world_size: int
+    nnodes: int
+    ranks: list[RankInfo] = Field(default_factory=list)
+    nodes: list[NodeInfo] = Field(default_factory=list)
+    windows: list[WindowBreakdown] = Field(default_factory=list)
+    workloads: list[DistributedWorkload] = Field(default_factory=list)
+    failure: str | None = None
+
+
 class Integrity(_Model):
     """SHA-256 over the canonical result (without this block) and the trace's digest."""
 
@@ -236,6 +314,7 @@ class Result(_Model):
     profile: dict[str, Any] | None = None
     trace: TraceRef = Field(default_factory=TraceRef)
     validity: list[ValidityCheck] | None = None
+    distributed: Distributed | None = None  # multi-device / multi-node runs only
     integrity: Integrity | None = None
 
     def workload(self, name: str) -> WorkloadResult:

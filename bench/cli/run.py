@@ -52,8 +52,26 @@ def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--name", default=None, help="Name of the run folder (default: time-device-workload).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON instead of a table.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--nproc-per-node", "nproc_per_node", type=click.IntRange(min=1), default=None,
+              help="Run N ranks on this node (one per device) through torch.distributed.run.")
+@click.option("--nnodes", type=click.IntRange(min=1), default=None,
+              help="Nodes of a multi-node run (with --node-rank and --rdzv-endpoint).")
+@click.option("--node-rank", "node_rank", type=click.IntRange(min=0), default=None,
+              help="This node's rank in a multi-node run (default: $SLURM_NODEID).")
+@click.option("--rdzv-endpoint", "rdzv_endpoint", default=None, metavar="HOST:PORT",
+              help="Node 0's address and a free port, where the nodes meet (default: $MASTER_ADDR:$MASTER_PORT).")
+@click.option("--master-port", "master_port", type=click.IntRange(1, 65535), default=None,
+              help="Fixed port of a one-node distributed run (default: a free one).")
+@click.option("--rdzv-timeout", "rdzv_timeout_s", type=click.IntRange(min=1), default=300, show_default=True,
+              help="Seconds to wait for every node to join.")
+@click.option("--dist-timeout", "dist_timeout_s", type=click.FloatRange(min=1), default=600.0, show_default=True,
+              help="Seconds a rank waits for the others (start, window edges) before the run stops.")
 def run(**kw: Any) -> None:
     """Measure workloads on a device and write a result folder (result.json + trace.parquet)."""
+    if kw["nproc_per_node"] is not None or (kw["nnodes"] or 1) > 1:
+        from bench.distributed import launch
+
+        sys.exit(launch(click.get_current_context().command, kw))
     from bench import plugins
     from bench.devices import best_device
     from bench.runner import RunConfig, Runner
@@ -80,6 +98,14 @@ def run(**kw: Any) -> None:
                     warmup_min_s=kw["warmup_min_s"], warmup_max_s=max(kw["warmup_max_s"], kw["warmup_min_s"]),
                     repeats=kw["repeats"], duration_s=kw["duration_s"], out=kw["out"], name=kw["name"],
                     read_timeout_s=kw["read_timeout_s"])
+    from bench.distributed import detect_env
+
+    dist_env = detect_env()
+    if dist_env is not None:  # a rank of a distributed run (our launcher, the user's torchrun, or srun)
+        from bench.distributed import execute
+
+        execute(cfg, dist_env, kw["dist_timeout_s"], quiet=kw["quiet"] or kw["as_json"], as_json=kw["as_json"])
+        return
     _execute(cfg, Runner, quiet=kw["quiet"] or kw["as_json"], as_json=kw["as_json"])
 
 
