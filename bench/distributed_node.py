@@ -41,7 +41,7 @@ class NullMeter:
     writer = None
     t0_ns = None
 
-    def start(self) -> "_NullMeter":
+    def start(self) -> "NullMeter":
         return self
 
     def stop(self) -> None:

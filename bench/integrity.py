@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ResultError, UsageError
-from bench.results import (RESULT_FILE, SCHEMA_VERSION, TRACE_FILE, atomic_write_bytes, content_digest,
-                           file_sha256)
+from bench.results import (RESULT_FILE, TRACE_FILE, atomic_write_bytes, content_digest, file_sha256,
+                           read_result_raw)
 
 SIGNATURE_CONTEXT = b"bench-result-signature-v1\n"
 INTEGRITY_KEYS = frozenset({"algorithm", "digest", "signature", "public_key"})
@@ -71,23 +71,7 @@ def result_file(path: Path | str) -> Path:
 
 def read_raw(path: Path | str) -> tuple[bytes, dict[str, Any]]:
     """The bytes and parsed JSON of a result; :class:`ResultError` names what is wrong with bad input."""
-    file = result_file(path)
-    if not file.is_file():
-        raise ResultError(f"{path}: not a result folder (no {RESULT_FILE})")
-    try:
-        raw = file.read_bytes()
-        data = json.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultError(f"{file}: unreadable or truncated JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ResultError(f"{file}: not a result object")
-    version = str(data.get("schema_version", ""))
-    major = version.split(".")[0]
-    if not major.isdigit():
-        raise ResultError(f"{file}: missing or malformed schema_version {version!r}")
-    if int(major) > int(SCHEMA_VERSION.split(".")[0]):
-        raise ResultError(f"{file}: schema {version} is newer than this harness understands ({SCHEMA_VERSION}); "
-                          "upgrade bench")
+    _, raw, data = read_result_raw(path)
     return raw, data
 
 

@@ -393,16 +393,21 @@ def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def load_result(path: Path | str) -> Result:
-    """Read a result from a run folder or a ``result.json``; every failure is a :class:`ResultError`."""
+def read_result_raw(path: Path | str) -> tuple[Path, bytes, dict[str, Any]]:
+    """The file, bytes and parsed JSON of a result (a run folder or its ``result.json``).
+
+    Checks only what every reader needs (readable JSON object, a schema this harness understands);
+    every failure is a one-line :class:`ResultError` naming the file.
+    """
     path = Path(path)
     file = path / RESULT_FILE if path.is_dir() else path
     if not file.is_file():
-        raise ResultError(f"{path}: not a result (no {RESULT_FILE})")
+        raise ResultError(f"{path}: not a result folder (no {RESULT_FILE})")
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        raw = file.read_bytes()
+        data = json.loads(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultError(f"{file}: unreadable JSON ({exc})") from None
+        raise ResultError(f"{file}: unreadable or truncated JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ResultError(f"{file}: not a result object")
     version = str(data.get("schema_version", ""))
@@ -413,6 +418,12 @@ def load_result(path: Path | str) -> Result:
         raise ResultError(
             f"{file}: schema {version} is newer than this harness understands ({SCHEMA_VERSION}); upgrade bench"
         )
+    return file, raw, data
+
+
+def load_result(path: Path | str) -> Result:
+    """Read a result from a run folder or a ``result.json``; every failure is a :class:`ResultError`."""
+    file, _, data = read_result_raw(path)
     try:
         return Result.model_validate(_upgrade(data))
     except ValidationError as exc:

@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pyarrow  # noqa: F401 - set-up cost paid before the fake GPU's timeline starts

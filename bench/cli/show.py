@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +35,15 @@ def _grades(result: Any) -> dict[str, str]:
     from bench.errors import BenchError
 
     try:
-        return {row["workload"]: row.get("grade") or "-" for row in grade_summary(result)}
+        rows = grade_summary(result)
     except BenchError:  # scoring is advisory in a summary; `bench score` reports its errors
         return {}
+    out = {}
+    for row in rows:
+        off_preset = any(f.startswith(f"{row['workload']}: preset:") for f in row.get("failed", []))
+        # bands are set for the standard preset: a smoke-sized model's grade would mean nothing
+        out[row["workload"]] = "n/a" if off_preset else (row.get("grade") or "-")
+    return out
 
 
 def print_summary(result: Any, folder: Path | None, console: Any) -> None:
@@ -47,8 +52,10 @@ def print_summary(result: Any, folder: Path | None, console: Any) -> None:
 
     grades = _grades(result)
     table = Table(title=f"{result.device.get('name', '?')} ({result.device.get('spec', '?')}) - {result.status}")
-    for col in ("workload", "status", "unit", "throughput /s", "J/unit (net)", "J/unit (gross)", "power W", "grade"):
-        table.add_column(col, justify="left" if col in ("workload", "status", "unit") else "right")
+    for col in ("workload", "status", "unit", "units/s", "J/unit net", "J/unit gross", "power W", "grade"):
+        left = col in ("workload", "status", "unit")
+        table.add_column(col, justify="left" if left else "right", no_wrap=col in ("workload", "status"),
+                         overflow="fold")
     for w in result.workloads:
         agg = w.aggregate
         table.add_row(w.workload, w.status, w.unit or "-",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from bench.errors import (  # re-exported: a plugin needs only this module
