@@ -77,22 +77,33 @@ def devices() -> None:
     _table("devices", ["type", "present", "package"], _load_rows("devices", describe))
 
 
+def _num(value: Any, scale: float, digits: int = 4) -> str:
+    return "-" if value is None else f"{value / scale:.{digits}g}"
+
+
 @list_group.command()
-@click.option("--profiles-dir", type=click.Path(exists=True, file_okay=False), multiple=True)
+@click.option("--profiles-dir", type=click.Path(exists=True, file_okay=False), multiple=True,
+              help="Another folder of profile TOML files (also BENCH_PROFILES_DIR).")
 def profiles(profiles_dir: tuple[str, ...]) -> None:
-    """Hardware profiles: rated power, peak FLOP/s, sources."""
+    """Hardware profiles: rated power, dense peak FLOP/s, memory (sources are in each file)."""
     from bench.scoring.profiles import list_profiles
 
-    rows = [[str(v) for v in row.values()] for row in list_profiles(list(profiles_dir))]
-    cols = list(list_profiles(list(profiles_dir))[0].keys()) if rows else ["name"]
-    _table("hardware profiles", cols, rows)
+    rows = []
+    for p in list_profiles(list(profiles_dir)):
+        peak = p.get("peak_flops") or {}
+        power = (f"{p['rated_power_w']:g}" if p.get("rated_power_w") is not None
+                 else f"{p.get('rated_power_w_per_core') or 0:g}/core")
+        rows.append([p["id"], p["vendor"], p["name"], power, _num(peak.get("bf16"), 1e12), _num(peak.get("fp32"), 1e12),
+                     _num(p.get("memory_bytes"), 1e9), _num(p.get("memory_bandwidth_bytes_per_s"), 1e12)])
+    _table("hardware profiles", ["id", "vendor", "name", "rated W", "bf16 TFLOP/s", "fp32 TFLOP/s", "memory GB",
+                                 "TB/s"], rows)
 
 
 @list_group.command()
 def standards() -> None:
-    """Shipped efficiency standards."""
+    """Shipped efficiency standards (the default is the newest)."""
     from bench.scoring.standard import list_standards
 
-    data = list_standards()
-    cols = list(data[0].keys()) if data else ["version"]
-    _table("standards", cols, [[str(v) for v in row.values()] for row in data])
+    rows = [[s["id"], s["date"], s["status"], "yes" if s.get("default") else "", ", ".join(s["workloads"]),
+             s["sha256"][:12]] for s in list_standards()]
+    _table("standards", ["id", "date", "status", "default", "workloads", "sha256"], rows)
