@@ -23,6 +23,7 @@ import re
 import signal
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -207,8 +208,13 @@ def describe_failures(failures: dict[int, Any], node: int | None) -> tuple[int, 
         what = {130: "stopped after an interrupt", 2: "stopped on a usage error"}.get(code, f"exited with code {code}")
         label = "rank" if len(ranks) == 1 else "ranks"
         lines.append(f"{label} {', '.join(map(str, ranks))} ({where}host {host}) {what}")
-    codes = [f.exitcode for f in failures.values()]
-    code = 130 if codes and all(c == 130 for c in codes) else (2 if codes and all(c == 2 for c in codes) else 1)
+    # the launcher stops the remaining workers with SIGTERM once one has exited: those are collateral,
+    # and the code is what the workers that exited by themselves agree on
+    own = [f.exitcode for f in failures.values() if f.exitcode >= 0]
+    collateral = all(f.exitcode >= 0 or f.exitcode == -signal.SIGTERM for f in failures.values())
+    code = 1
+    if own and collateral and len(set(own)) == 1 and own[0] in (2, 130):
+        code = own[0]
     return code, lines
 
 
@@ -277,8 +283,10 @@ def execute(cfg: Any, env: DistEnv, timeout_s: float, quiet: bool, as_json: bool
     except PeerLost as exc:
         lost = str(exc)
     except BenchError as exc:
-        if speaks:
-            raise
+        if speaks:  # say it now, before closing: the launcher may stop this process once a peer has exited
+            print(f"bench: error: {exc}", file=sys.stderr, flush=True)
+        else:  # every rank raised the same error: let the one that speaks finish first
+            time.sleep(1.0)
         sys.exit(exc.exit_code)
     finally:
         runner.comm.close()
