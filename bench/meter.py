@@ -28,6 +28,11 @@ from bench.windows import ChannelState, WindowAcc, channel_energy
 
 log = logging.getLogger(__name__)
 
+# Readings outside these are not physical for one channel (a megawatt; an exajoule counter): they are
+# discarded as invalid, so no sum can overflow and no result carries an infinity.
+MAX_POWER_W = 1e6
+MAX_COUNTER_J = 1e18
+
 
 @dataclass
 class _Request:
@@ -196,12 +201,12 @@ class Meter:
         power, raw = r.power_w, r.energy_j
         if power is not None:
             power = finite_or_none(power)
-            if power is None or power < 0:
+            if power is None or not 0 <= power <= MAX_POWER_W:
                 power = None
                 ch.invalid += 1
         if raw is not None:
             raw = finite_or_none(raw)
-            if raw is None or raw < 0:
+            if raw is None or not 0 <= raw <= MAX_COUNTER_J:
                 raw = None
                 ch.invalid += 1
         r.power_w, r.energy_j = power, raw

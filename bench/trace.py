@@ -139,7 +139,7 @@ def _stream_schema(path: Path):
     try:
         with pa.OSFile(str(path), "rb") as fh:
             return pa.ipc.open_stream(fh).schema
-    except (OSError, pa.ArrowInvalid):
+    except (OSError, pa.ArrowException):
         return schema()
 
 
@@ -154,15 +154,17 @@ def _stream_batches(path: Path) -> Iterator:
     with fh:
         try:
             reader = pa.ipc.open_stream(fh)
-        except pa.ArrowInvalid:
-            return  # killed before the schema was written: no rows
+        except (pa.ArrowException, OSError) as exc:
+            if fh.size() < 8:
+                return  # killed before the schema was written: no rows
+            raise ResultError(f"{path}: not a readable trace stream ({exc})") from None
         while True:
             try:
                 yield reader.read_next_batch()
             except StopIteration:
                 return
-            except (pa.ArrowInvalid, OSError):
-                return  # truncated last batch: everything before it is intact
+            except (pa.ArrowException, OSError):
+                return  # truncated or damaged last batch: everything before it is intact
 
 
 def trace_path(folder: Path) -> Path:
@@ -185,10 +187,19 @@ def iter_batches(path: Path, columns: list[str] | None = None) -> Iterator:
     if path.suffix == ".parquet":
         try:
             pf = pq.ParquetFile(str(path))
-        except (OSError, pa.ArrowInvalid) as exc:
+            names = pf.schema_arrow.names
+        except (OSError, pa.ArrowException) as exc:
             raise ResultError(f"{path}: not a readable Parquet trace ({exc})") from None
-        _check_columns(path, pf.schema_arrow.names)
-        yield from pf.iter_batches(columns=columns)
+        _check_columns(path, names)
+        batches = pf.iter_batches(columns=columns)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except (OSError, pa.ArrowException) as exc:
+                raise ResultError(f"{path}: damaged Parquet trace ({exc})") from None
+            yield batch
         return
     for batch in _stream_batches(path):
         _check_columns(path, batch.schema.names)
@@ -221,7 +232,7 @@ def trace_metadata(path: Path) -> dict[str, Any]:
         path = trace_path(path)
     try:
         sch = pq.read_schema(str(path)) if path.suffix == ".parquet" else _stream_schema(path)
-    except (OSError, pa.ArrowInvalid) as exc:
+    except (OSError, pa.ArrowException) as exc:
         raise ResultError(f"{path}: unreadable trace ({exc})") from None
     raw = (sch.metadata or {}).get(b"bench", b"{}")
     try:
