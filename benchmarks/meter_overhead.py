@@ -28,7 +28,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import random
 import statistics
 import sys
@@ -42,24 +41,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
+from _machine import machine_info  # noqa: E402  (beside this script)
+
 TARGET_10HZ_PCT = 1.0
-
-
-def machine_info() -> dict[str, Any]:
-    """Host facts that the figures depend on."""
-    import torch
-
-    from bench.devices import cpu_model_name
-
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": cpu_model_name(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_default_threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 def quantiles(xs: list[float]) -> dict[str, float]:

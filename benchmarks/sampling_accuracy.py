@@ -26,7 +26,6 @@ import bisect
 import datetime as dt
 import json
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -38,25 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
+from _machine import machine_info  # noqa: E402  (beside this script)
+
 from bench.clock import MonotonicClock  # noqa: E402  (light: no heavy imports)
 
 SPIKE_WIDTH_S = 0.020
-
-
-def machine_info() -> dict[str, Any]:
-    """Host facts that the figures depend on."""
-    import torch
-
-    from bench.devices import cpu_model_name
-
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": cpu_model_name(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 class OriginClock(MonotonicClock):

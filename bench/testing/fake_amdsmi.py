@@ -26,7 +26,6 @@ import contextlib
 import enum
 import math
 import re
-import sys
 import threading
 import types
 from collections.abc import Iterator, Sequence
@@ -34,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.clock import MonotonicClock
+from bench.testing import _modules
 from bench.testing.fake_nvml import Fault, PowerTimeline
 
 NA = "N/A"
@@ -180,21 +180,12 @@ class FakeAmdSmi(types.ModuleType):
 
     # --- installing ------------------------------------------------------------------------
     def install(self, monkeypatch: Any) -> FakeAmdSmi:
-        monkeypatch.setitem(sys.modules, "amdsmi", self)
-        return self
+        return _modules.install("amdsmi", self, monkeypatch)
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[FakeAmdSmi]:
-        missing = object()
-        previous = sys.modules.get("amdsmi", missing)
-        sys.modules["amdsmi"] = self
-        try:
+        with _modules.installed("amdsmi", self):
             yield self
-        finally:
-            if previous is missing:
-                sys.modules.pop("amdsmi", None)
-            else:
-                sys.modules["amdsmi"] = previous
 
     # --- simulation ----------------------------------------------------------------------------
     def now_s(self) -> float:

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.clock import MonotonicClock
+from bench.testing import _modules
 
 ENERGY_UPDATE_NS = 10_000_000  # the energy counter refreshes about every 10 ms
 POWER_UPDATE_NS = 100_000_000  # power refreshes about every 100 ms
@@ -252,22 +253,13 @@ class FakeNvml(types.ModuleType):
     # --- installing -------------------------------------------------------------------------
     def install(self, monkeypatch: Any) -> FakeNvml:
         """Put the fake in ``sys.modules["pynvml"]`` through pytest's monkeypatch (undone at teardown)."""
-        monkeypatch.setitem(sys.modules, "pynvml", self)
-        return self
+        return _modules.install("pynvml", self, monkeypatch)
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[FakeNvml]:
         """Context manager: the fake is ``pynvml`` inside the block; the previous module after it."""
-        missing = object()
-        previous = sys.modules.get("pynvml", missing)
-        sys.modules["pynvml"] = self
-        try:
+        with _modules.installed("pynvml", self):
             yield self
-        finally:
-            if previous is missing:
-                sys.modules.pop("pynvml", None)
-            else:
-                sys.modules["pynvml"] = previous
 
     # --- simulation helpers --------------------------------------------------------------------
     def now_s(self) -> float:
