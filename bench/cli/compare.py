@@ -129,8 +129,10 @@ def _emit(comp: Any, fmt: str, output: Path | None) -> None:
     if fmt == "rich":
         from rich.console import Console
 
+        from bench.cli._console import console as wide_console
+
         if output is None:
-            print_rich(comp, Console())
+            print_rich(comp, wide_console())
             return
         with open(output, "w", encoding="utf-8") as fh:
             print_rich(comp, Console(file=fh, width=200, color_system=None))

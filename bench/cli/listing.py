@@ -8,15 +8,16 @@ import click
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from bench.cli._console import console as wide_console
 
     table = Table(title=title)
     for c in columns:
         table.add_column(c)
     for r in rows:
         table.add_row(*r)
-    Console().print(table)
+    wide_console().print(table)
 
 
 def _load_rows(group: str, describe: Any) -> list[list[str]]:

@@ -112,6 +112,7 @@ def run(**kw: Any) -> None:
 def _execute(cfg: Any, runner_cls: Any, quiet: bool, as_json: bool) -> None:
     from rich.console import Console
 
+    from bench.cli._console import console as wide_console
     from bench.cli.show import print_summary
     from bench.cli.progress import RunProgress
 
@@ -128,7 +129,7 @@ def _execute(cfg: Any, runner_cls: Any, quiet: bool, as_json: bool) -> None:
     if as_json:
         click.echo((folder / "result.json").read_text())
     else:
-        print_summary(result, folder, Console())
+        print_summary(result, folder, wide_console())
     if result.status == "interrupted":
         sys.exit(130)
     if result.status != "complete":

@@ -132,11 +132,9 @@ def score(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
     if as_json:
         click.echo(json.dumps([s.model_dump(mode="json") for s in scores], indent=2, allow_nan=False))
     else:
-        from rich.console import Console
+        from bench.cli._console import console as wide_console
 
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=max(console.width, 132))
+        console = wide_console()
         console.print(_table(scores, std))
         _print_details(console, scores)
     for _, message in errors[:-1]:

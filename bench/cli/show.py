@@ -109,8 +109,7 @@ def _unfinished(folder: Path, result: Any) -> str | None:
 @click.option("--json", "as_json", is_flag=True, help="Print result.json as it is.")
 def show(result_path: Path, as_json: bool) -> None:
     """Summarise a result folder (or result.json)."""
-    from rich.console import Console
-
+    from bench.cli._console import console as wide_console
     from bench.results import RESULT_FILE, load_result
 
     result = load_result(result_path)
@@ -118,7 +117,7 @@ def show(result_path: Path, as_json: bool) -> None:
     if as_json:
         click.echo((folder / RESULT_FILE).read_text())
         return
-    console = Console()
+    console = wide_console()
     print_summary(result, folder, console)
     why = _unfinished(folder, result)
     if why:
