@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from bench.results import ChannelEnergy, Issue, NodeWindow, Window, WindowBreakdown
+from bench.result.model import ChannelEnergy, Issue, NodeWindow, Window, WindowBreakdown
 
 
 def qualify(node: int, channel: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from bench.devices import Device, backend, open_device
 from bench.distributed_merge import version_mismatch
 from bench.errors import SamplerError, StorageError, UsageError, WorkloadError
-from bench.results import DistributedWorkload, Issue, NodeDevice
+from bench.result.model import DistributedWorkload, Issue, NodeDevice
 from bench.runner import RunConfig, select_samplers
 from bench.samplers.base import Sampler
 

@@ -41,7 +41,7 @@ from bench.distributed_node import (
     open_node_samplers,
 )
 from bench.errors import BenchError, DeviceError, SamplerError, StorageError, UsageError, WorkloadError
-from bench.results import (
+from bench.result.model import (
     ChannelInfo,
     Distributed,
     Issue,
@@ -359,9 +359,9 @@ class DistributedRunner(Runner):
 
     def _finish_node(self) -> dict[str, Any]:
         """A non-zero node's leader: stop, seal its trace as trace.node-N.parquet, say where it is."""
-        from bench import trace as trace_mod
+        from bench.result import trace as trace_mod
         from bench.provenance import host_provenance
-        from bench.results import file_sha256
+        from bench.result.io import file_sha256
 
         self.meter.stop()
         for s in self.samplers:

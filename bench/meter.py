@@ -21,9 +21,9 @@ from typing import Any
 
 from bench.clock import MonotonicClock
 from bench.errors import BenchError, SamplerError, SamplerTimeout, StorageError
-from bench.results import Issue, Window
+from bench.result.model import Issue, Window
 from bench.samplers.base import Reading, Sampler, finite_or_none
-from bench.trace import TraceWriter
+from bench.result.trace import TraceWriter
 from bench.windows import ChannelState, WindowAcc, channel_energy
 
 log = logging.getLogger(__name__)
@@ -341,7 +341,7 @@ class Meter:
             self._poll()
 
     def stats(self) -> dict[str, Any]:
-        from bench.stats import percentile
+        from bench.analysis.stats import percentile
 
         xs = sorted(self._intervals)
         span = ((self._last_poll or 0) - (self.t0_ns or 0)) / 1e9

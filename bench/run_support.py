@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from bench import plugins
 from bench.devices import Device
 from bench.errors import SamplerError, UsageError
-from bench.results import Issue, Result, write_result
+from bench.result.model import Issue, Result
+from bench.result.io import write_result
 from bench.samplers.base import Sampler
 from bench.workload import Workload, WorkloadParams
 
@@ -92,7 +93,7 @@ def _rescue(res: Result, exc: OSError) -> Path:
 
 def _validity_hook(res: Result, folder: Path) -> None:
     """Run the validity checks (trace coverage, rates, counter vs power, limits) into the result."""
-    from bench.validity import check_validity
+    from bench.analysis.validity import check_validity
 
     try:
         res.validity = check_validity(res, folder)
@@ -104,8 +105,8 @@ def _score_hooks(res: Result) -> None:
     """Attach the quality level and the matched hardware profile (a broken profile file is a warning here:
     the run is finished and its figures must be written)."""
     from bench.errors import BenchError
-    from bench.scoring.profiles import match_profile
-    from bench.scoring.quality import assess_quality
+    from bench.analysis.scoring.profiles import match_profile
+    from bench.analysis.scoring.quality import assess_quality
 
     try:
         prof = match_profile(str(res.device.get("name", "")), device_type=res.device.get("type"))

@@ -23,9 +23,9 @@ from bench import __version__
 from bench.clock import MonotonicClock
 from bench.devices import open_device
 from bench.errors import SamplerError, StorageError, UsageError
-from bench.figures import aggregate, repeat_figures
+from bench.analysis.figures import aggregate, repeat_figures
 from bench.meter import Meter
-from bench.results import (
+from bench.result.model import (
     ChannelInfo,
     IdleBaseline,
     Issue,
@@ -34,8 +34,8 @@ from bench.results import (
     TraceRef,
     Window,
     WorkloadResult,
-    write_result,
 )
+from bench.result.io import write_result
 from bench.run_support import (  # noqa: F401 - select_samplers, make_workload are part of this module's API
     _rescue,
     _run_folder,
@@ -263,7 +263,7 @@ class Runner:
 
         window, _ = self._window("idle", body)
         self.windows.append(window)
-        from bench.stats import summarize
+        from bench.analysis.stats import summarize
 
         spread = summarize(blocks)["std"]
         self.result.idle = IdleBaseline(window="idle", duration_s=window.duration_s, energy_j=window.energy_j,
@@ -367,7 +367,7 @@ class Runner:
                 "block_power_w": powers[-5:]}
 
     def _finish(self, status: str, reason: str | None) -> None:
-        from bench import trace as trace_mod
+        from bench.result import trace as trace_mod
 
         self.meter.stop()
         if self.meter.error is not None and status == "complete":

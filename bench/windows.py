@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bench.results import ChannelEnergy, Issue
+from bench.result.model import ChannelEnergy, Issue
 from bench.samplers.base import PowerKind, Sampler
 
 

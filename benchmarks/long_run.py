@@ -36,7 +36,7 @@ def rows_on_disk(stream: Path) -> int:
     """Rows readable from the in-progress trace, counted by a separate process (not this one's memory)."""
     import subprocess
 
-    code = ("import sys; from bench.trace import iter_batches; "
+    code = ("import sys; from bench.result.trace import iter_batches; "
             "print(sum(b.num_rows for b in iter_batches(sys.argv[1])))")
     out = subprocess.run([sys.executable, "-c", code, str(stream)], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
@@ -63,7 +63,7 @@ def main() -> None:
     from bench.clock import SimClock
     from bench.meter import Meter
     from bench.samplers.replay import ReplaySampler
-    from bench.trace import STREAM_FILE, finalize
+    from bench.result.trace import STREAM_FILE, finalize
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-longrun-"))
     source = build_source(tmp / "source")
@@ -121,11 +121,12 @@ def main() -> None:
 
 def score(meter, run: Path) -> dict:
     """Build the result a runner would, then time validity (full trace pass) and scoring."""
-    from bench.results import ChannelInfo, Measurement, Result, TraceRef, write_result
-    from bench.scoring.profiles import load_profiles
-    from bench.scoring.score import score_result
-    from bench.scoring.standard import load_standard
-    from bench.validity import check_validity
+    from bench.result.model import ChannelInfo, Measurement, Result, TraceRef
+    from bench.result.io import write_result
+    from bench.analysis.scoring.profiles import load_profiles
+    from bench.analysis.scoring.score import score_result
+    from bench.analysis.scoring.standard import load_standard
+    from bench.analysis.validity import check_validity
 
     caps = meter.channels[0].caps
     st = meter.stats()

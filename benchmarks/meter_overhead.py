@@ -48,7 +48,7 @@ TARGET_10HZ_PCT = 1.0
 
 def quantiles(xs: list[float]) -> dict[str, float]:
     """Median, quartiles and range of ``xs``."""
-    from bench.stats import percentile
+    from bench.analysis.stats import percentile
 
     s = sorted(xs)
     return {"median": percentile(s, 50), "p25": percentile(s, 25), "p75": percentile(s, 75),
@@ -129,7 +129,7 @@ def timed_round(work: MatmulWork, cond: dict[str, Any], trace: Path, tmp: Path) 
         elapsed = work.run()
         return {"time_s": elapsed, "work_cpu_s": time.process_time() - cpu0}
     from bench.meter import Meter
-    from bench.trace import finalize
+    from bench.result.trace import finalize
 
     folder = Path(tempfile.mkdtemp(dir=tmp))
     sampler = open_sampler(cond["sampler"], trace)

@@ -65,8 +65,8 @@ def main() -> None:
         c = cpu_s()
         s = write_report([root / "results"], root / "report.html", traces=False)
         print(f"report without traces: {s.size_bytes / 1e6:.2f} MB, {s.seconds:.1f} s wall, {cpu_s() - c:.1f} s CPU")
-        from bench.compare import compare_frame
-        from bench.store import load_results
+        from bench.analysis.compare import compare_frame
+        from bench.analysis.frame import load_results
 
         t = time.perf_counter()
         comp = compare_frame(load_results([root / "results"]))

@@ -75,7 +75,7 @@ def profiles(length_s: float):
 
 def interval_stats(t_ns: list[int], rate_hz: float, gap_factor: float = 3.0) -> dict[str, Any]:
     """Rate and interval percentiles of sorted timestamps ``t_ns``."""
-    from bench.stats import percentile
+    from bench.analysis.stats import percentile
 
     if len(t_ns) < 2:
         return {"samples": len(t_ns), "achieved_rate_hz": None, "interval_p50_s": None,
@@ -89,7 +89,7 @@ def interval_stats(t_ns: list[int], rate_hz: float, gap_factor: float = 3.0) -> 
 
 def channel_times(folder: Path) -> dict[str, list[int]]:
     """Sorted ``t_ns`` per channel of the trace the meter wrote in ``folder``."""
-    from bench.trace import read_trace
+    from bench.result.trace import read_trace
 
     table = read_trace(folder, ["t_ns", "channel"])
     out: dict[str, list[int]] = {}
@@ -184,7 +184,7 @@ def measure_windows(rate_hz: float, duration_s: float, sources: dict[str, Path],
 
 def summarise_windows(rate_hz: float, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per profile and mode: windows, median and worst absolute relative error (%)."""
-    from bench.stats import percentile
+    from bench.analysis.stats import percentile
 
     out = []
     for key in sorted({(r["profile"], r["mode"]) for r in rows}):

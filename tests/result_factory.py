@@ -1,4 +1,4 @@
-"""Builders of synthetic :class:`bench.results.Result` objects for scoring tests.
+"""Builders of synthetic :class:`bench.result.model.Result` objects for scoring tests.
 
 ``make_result()`` with no arguments gives a result that conforms to clause7-2025.1: an H100 SXM
 measured by an NVML-like channel (energy counter, instant power), 10 Hz achieved, a clean idle
@@ -13,7 +13,7 @@ from typing import Any
 
 from scipy import stats as sps
 
-from bench.results import (
+from bench.result.model import (
     Aggregate,
     ChannelEnergy,
     ChannelInfo,

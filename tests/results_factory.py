@@ -10,9 +10,18 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.figures import aggregate, repeat_figures
-from bench.results import (ChannelInfo, IdleBaseline, Measurement, Quality, Result, TraceRef, Window,
-                           WorkloadResult, write_result)
+from bench.analysis.figures import aggregate, repeat_figures
+from bench.result.model import (
+    ChannelInfo,
+    IdleBaseline,
+    Measurement,
+    Quality,
+    Result,
+    TraceRef,
+    Window,
+    WorkloadResult,
+)
+from bench.result.io import write_result
 
 T0_NS = 5_000_000_000_000
 CAPS = {"energy_counter": True, "power": "instant", "scope": "device", "update_period_s": 0.1,
@@ -34,7 +43,7 @@ def _trace(folder: Path, segments: list[tuple[float, float, float]], rate_hz: fl
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from bench.trace import FIELDS, schema
+    from bench.result.trace import FIELDS, schema
 
     end = segments[-1][1]
     n = int(end * rate_hz) + 1

@@ -87,7 +87,7 @@ def test_workload_error_is_recorded_and_exit_1(cli, tmp_path):
     finally:
         plugins.unregister("workloads", "boom")
     assert res.code == 1
-    from bench.results import load_result
+    from bench.result.io import load_result
 
     r = load_result(tmp_path / "boom")
     assert r.status == "incomplete"

@@ -9,11 +9,20 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import cli
-from bench.compare import (BETTER, INCOMPARABLE, SAME, UNTESTABLE, WORSE, compare_frame, fieller_ratio,
-                           resolve_baseline, welch_test)
+from bench.analysis.compare import (
+    BETTER,
+    INCOMPARABLE,
+    SAME,
+    UNTESTABLE,
+    WORSE,
+    compare_frame,
+    fieller_ratio,
+    resolve_baseline,
+    welch_test,
+)
 from bench.errors import UsageError
-from bench.stats import regularized_beta, t_critical, t_two_sided_p
-from bench.store import load_results
+from bench.analysis.stats import regularized_beta, t_critical, t_two_sided_p
+from bench.analysis.frame import load_results
 from results_factory import make_result
 
 scipy_stats = pytest.importorskip("scipy.stats")

@@ -23,8 +23,9 @@ import pytest
 from bench.distributed import describe_failures, detect_env, rendezvous_message, torchrun_args, worker_argv
 from bench.distributed_merge import merge_windows, version_mismatch
 from bench.errors import UsageError
-from bench.results import ChannelEnergy, Window, load_result
-from bench.trace import read_trace
+from bench.result.model import ChannelEnergy, Window
+from bench.result.io import load_result
+from bench.result.trace import read_trace
 from tests.conftest import BENCH, ROOT, run_bench
 
 POWER = {"0": [100.0, 200.0, 300.0, 400.0], "1": [1100.0, 1200.0, 1300.0, 1400.0]}

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from bench import plugins
-from bench.results import load_result
+from bench.result.io import load_result
 from bench.testing.fake_cuda import fake_gpus
 from bench.testing.fake_nvml import Fault, FakeGpu, FakeNvml
-from bench.trace import STREAM_FILE, iter_batches, read_trace
+from bench.result.trace import STREAM_FILE, iter_batches, read_trace
 from bench.workload import Workload, WorkloadInfo
 from tests.conftest import BENCH, ROOT
 
@@ -158,7 +158,7 @@ def test_out_of_memory_fails_that_workload_and_the_suite_goes_on(cli, tmp_path):
 
 
 def test_disk_full_while_writing_the_trace(cli, tmp_path, monkeypatch):
-    from bench import trace
+    from bench.result import trace
 
     real_flush = trace.TraceWriter.flush
     calls = {"n": 0}
@@ -179,7 +179,7 @@ def test_disk_full_while_writing_the_trace(cli, tmp_path, monkeypatch):
 
 
 def test_unwritable_output_saves_the_result_elsewhere(cli, tmp_path, monkeypatch):
-    from bench import results
+    from bench.result import io as results
 
     real = results.atomic_write_bytes
     state = {"blocked": False}
@@ -194,7 +194,7 @@ def test_unwritable_output_saves_the_result_elsewhere(cli, tmp_path, monkeypatch
         state["blocked"] = True
         return out
 
-    from bench import trace
+    from bench.result import trace
 
     real_finalize = trace.finalize
     monkeypatch.setattr(results, "atomic_write_bytes", guarded)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from bench.errors import UsageError
-from bench.scoring import footprint as F
-from bench.scoring.footprint import footprint_factors, grid_intensity
-from bench.scoring.profiles import load_profiles
-from bench.scoring.score import score_result
-from bench.scoring.standard import load_standard
+from bench.analysis.scoring import footprint as F
+from bench.analysis.scoring.footprint import footprint_factors, grid_intensity
+from bench.analysis.scoring.profiles import load_profiles
+from bench.analysis.scoring.score import score_result
+from bench.analysis.scoring.standard import load_standard
 
 sys.path.insert(0, str(Path(__file__).parent))
 from result_factory import make_result, workload  # noqa: E402
@@ -110,8 +110,8 @@ def test_default_is_codecarbons_world_average():
 def test_codecarbon_is_imported_only_for_a_country():
     code = (
         "import sys\n"
-        "from bench.scoring.footprint import footprint_factors\n"
-        "import bench.scoring.score, bench.cli.score\n"
+        "from bench.analysis.scoring.footprint import footprint_factors\n"
+        "import bench.analysis.scoring.score, bench.cli.score\n"
         "footprint_factors(); footprint_factors(carbon_intensity_g_per_kwh=5.0)\n"
         "assert 'codecarbon' not in sys.modules, 'imported too early'\n"
         "footprint_factors(country='FRA')\n"

@@ -12,11 +12,12 @@ from bench.clock import SimClock
 from bench.devices import parse_spec
 from bench.errors import BenchError, ConfigError, ResultError, UsageError
 from bench.meter import Meter
-from bench.results import Result, load_result
+from bench.result.model import Result
+from bench.result.io import load_result
 from bench.samplers.base import Availability, Capabilities, PowerKind, Reading, Sampler, Scope
-from bench.scoring.profiles import load_profile_file
-from bench.scoring.standard import load_standard_file
-from bench.trace import iter_batches, trace_metadata
+from bench.analysis.scoring.profiles import load_profile_file
+from bench.analysis.scoring.standard import load_standard_file
+from bench.result.trace import iter_batches, trace_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

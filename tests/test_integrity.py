@@ -8,11 +8,22 @@ import tarfile
 import pytest
 from click.testing import CliRunner
 
-from bench.bundle import MANIFEST, export_bundle, import_bundle
+from bench.result.bundle import MANIFEST, export_bundle, import_bundle
 from bench.cli import cli
 from bench.errors import ResultError, UsageError
-from bench.integrity import (BAD_SIGNATURE, EDITED, SIGNED, UNSIGNED, UNTRUSTED, check_folder, generate_keypair,
-                             layout_bytes, load_private_key, load_public_key, sign_folder)
+from bench.result.integrity import (
+    BAD_SIGNATURE,
+    EDITED,
+    SIGNED,
+    UNSIGNED,
+    UNTRUSTED,
+    check_folder,
+    generate_keypair,
+    layout_bytes,
+    load_private_key,
+    load_public_key,
+    sign_folder,
+)
 from results_factory import make_result
 
 
@@ -274,7 +285,7 @@ def test_cli_export_skips_edited_results_and_exits_1(tmp_path, sealed):
 
 
 def test_node_traces_of_a_distributed_run_are_covered_too(fresh, tmp_path):
-    from bench.results import content_digest, file_sha256
+    from bench.result.io import content_digest, file_sha256
 
     node_trace = fresh / "trace.node-1.parquet"
     node_trace.write_bytes(b"PAR1 node one samples PAR1")

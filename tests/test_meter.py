@@ -12,7 +12,7 @@ from bench.meter import Meter
 from bench.samplers.base import Availability, Capabilities, PowerKind, Reading, Sampler, Scope
 from bench.samplers.replay import ReplaySampler
 from bench.testing.traces import ramp, spikes, steps, write_profile_trace
-from bench.trace import STREAM_FILE, finalize, iter_batches, read_trace
+from bench.result.trace import STREAM_FILE, finalize, iter_batches, read_trace
 
 
 def measure(path, profile, a, b, rate_hz, power_only=False, clock=None):

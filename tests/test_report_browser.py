@@ -83,7 +83,7 @@ def test_pareto_front():
 
 def test_traces_drawn_in_worker_processes_equal_the_serial_ones(tmp_path):
     from bench.report.build import render_traces, trace_spec
-    from bench.store import load_runs
+    from bench.result.store import load_runs
 
     for i in range(8):
         make_result(tmp_path / f"r{i}", [0.5 + i / 100, 0.5, 0.49], units=4000, duration_s=2.0, idle_s=1.0,
@@ -98,7 +98,7 @@ def test_traces_drawn_in_worker_processes_equal_the_serial_ones(tmp_path):
 
 def test_window_spans_shade_idle_warmup_and_each_repeat(tmp_path):
     from bench.report.build import window_spans
-    from bench.store import load_runs
+    from bench.result.store import load_runs
     from results_factory import T0_NS
 
     make_result(tmp_path / "r", [0.5, 0.5, 0.5], idle_s=5.0, warmup_s=4.0, duration_s=10.0)

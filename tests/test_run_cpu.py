@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from bench.results import load_result
-from bench.trace import read_trace
+from bench.result.io import load_result
+from bench.result.trace import read_trace
 from tests.conftest import run_bench
 
 

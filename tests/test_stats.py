@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.stats import percentile, summarize, t_quantile
+from bench.analysis.stats import percentile, summarize, t_quantile
 
 scipy_stats = pytest.importorskip("scipy.stats")
 

@@ -3,7 +3,8 @@ import shutil
 
 import pytest
 
-from bench.store import COLUMNS, find_result_folders, load_results, load_runs
+from bench.analysis.frame import COLUMNS, load_results
+from bench.result.store import find_result_folders, load_runs
 from results_factory import make_result
 
 BASE = [1.00, 1.02, 0.98, 1.01, 0.99]
@@ -106,8 +107,8 @@ def test_include_edited_keeps_the_row_with_its_state(root, tmp_path):
 
 
 def test_grades_from_the_scoring_package(root):
-    pytest.importorskip("bench.scoring.score")
-    from bench.scoring.standard import load_standard
+    pytest.importorskip("bench.analysis.scoring.score")
+    from bench.analysis.scoring.standard import load_standard
 
     df = load_results([root / "lab" / "a"])
     gemm = df[df.workload == "gemm"].iloc[0]
@@ -123,7 +124,7 @@ def test_without_scoring_the_grade_columns_stay_empty(root, monkeypatch):
     real_import = builtins.__import__
 
     def no_scoring(name, *args, **kwargs):
-        if name.startswith("bench.scoring"):
+        if name.startswith("bench.analysis.scoring"):
             raise ImportError("scoring not installed")
         return real_import(name, *args, **kwargs)
 

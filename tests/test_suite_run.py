@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.results import load_result
+from bench.result.io import load_result
 from bench.suites import STANDARD_WORKLOADS
 from tests.conftest import run_bench
 

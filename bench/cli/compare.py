@@ -106,9 +106,10 @@ def compare(results: tuple[Path, ...], baseline: str | None, metric: str, fmt: s
     RESULTS are run folders, result.json files, or folders of run folders. Exit 1 if any input was skipped
     or failed verification.
     """
-    from bench.compare import compare_frame
+    from bench.analysis.compare import compare_frame
     from bench.errors import UsageError
-    from bench.store import Grader, load_runs, runs_frame
+    from bench.analysis.frame import Grader, runs_frame
+    from bench.result.store import load_runs
 
     loaded = load_runs(results, include_edited=include_edited)
     report_skipped(loaded.skipped)
@@ -142,6 +143,6 @@ def _emit(comp: Any, fmt: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
     else:
-        from bench.results import atomic_write_bytes
+        from bench.result.io import atomic_write_bytes
 
         atomic_write_bytes(output, text.encode("utf-8"))

@@ -14,7 +14,7 @@ STATE_TEXT = {"signed": "intact, signed", "unsigned": "intact, unsigned", "edite
 
 
 def _trusted(pubkeys: tuple[str, ...]) -> list[Any] | None:
-    from bench.integrity import load_public_key
+    from bench.result.integrity import load_public_key
 
     return [load_public_key(k) for k in pubkeys] if pubkeys else None
 
@@ -25,7 +25,7 @@ def _trusted(pubkeys: tuple[str, ...]) -> list[Any] | None:
 @click.option("--force", is_flag=True, help="Overwrite existing key files.")
 def keygen(path: Path, force: bool) -> None:
     """Make an Ed25519 key pair for signing results (private key written with mode 0600)."""
-    from bench.integrity import fingerprint, generate_keypair, load_public_key
+    from bench.result.integrity import fingerprint, generate_keypair, load_public_key
 
     priv, pub = generate_keypair(path, force=force)
     click.echo(f"private key: {priv} (keep it secret)\npublic key:  {pub}\n"
@@ -39,8 +39,8 @@ def keygen(path: Path, force: bool) -> None:
 def sign(results: tuple[Path, ...], key: Path) -> None:
     """Sign intact results with an Ed25519 key. Edited results are refused (exit 1)."""
     from bench.errors import ResultError
-    from bench.integrity import load_private_key, sign_folder
-    from bench.store import find_result_folders
+    from bench.result.integrity import load_private_key, sign_folder
+    from bench.result.store import find_result_folders
 
     private = load_private_key(key)
     folders, skipped = find_result_folders(results)
@@ -69,8 +69,8 @@ def verify(results: tuple[Path, ...], pubkeys: tuple[str, ...], require_signatur
     """Verify results: intact (signed or unsigned), edited, or badly signed. Exit 1 if any is edited, badly
     signed, signed by an untrusted key, or unreadable."""
     from bench.errors import ResultError
-    from bench.integrity import check_folder
-    from bench.store import find_result_folders
+    from bench.result.integrity import check_folder
+    from bench.result.store import find_result_folders
 
     trusted = _trusted(pubkeys)
     folders, skipped = find_result_folders(results)
@@ -106,10 +106,10 @@ def verify(results: tuple[Path, ...], pubkeys: tuple[str, ...], require_signatur
               help="Sign the bundle's manifest with this Ed25519 private key.")
 def export(results: tuple[Path, ...], output: Path, key: Path | None) -> None:
     """Bundle intact result folders into a submission archive (tar.gz + manifest of digests)."""
-    from bench.bundle import export_bundle
+    from bench.result.bundle import export_bundle
     from bench.errors import UsageError
-    from bench.integrity import load_private_key
-    from bench.store import find_result_folders
+    from bench.result.integrity import load_private_key
+    from bench.result.store import find_result_folders
 
     folders, skipped = find_result_folders(results)
     report = export_bundle(folders, output, load_private_key(key) if key else None)
@@ -132,7 +132,7 @@ def export(results: tuple[Path, ...], output: Path, key: Path | None) -> None:
               help="Trusted public key for the manifest and result signatures; repeatable.")
 def import_(bundle: Path, target: Path, pubkeys: tuple[str, ...]) -> None:
     """Check a submission bundle and unpack its results. Exit 1 if anything was refused."""
-    from bench.bundle import import_bundle
+    from bench.result.bundle import import_bundle
 
     report = import_bundle(bundle, target, trusted=_trusted(pubkeys))
     for name in report.done:

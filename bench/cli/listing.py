@@ -87,7 +87,7 @@ def _num(value: Any, scale: float, digits: int = 4) -> str:
               help="Another folder of profile TOML files (also BENCH_PROFILES_DIR).")
 def profiles(profiles_dir: tuple[str, ...]) -> None:
     """Hardware profiles: rated power, dense peak FLOP/s, memory (sources are in each file)."""
-    from bench.scoring.profiles import list_profiles
+    from bench.analysis.scoring.profiles import list_profiles
 
     rows = []
     for p in list_profiles(list(profiles_dir)):
@@ -103,7 +103,7 @@ def profiles(profiles_dir: tuple[str, ...]) -> None:
 @list_group.command()
 def standards() -> None:
     """Shipped efficiency standards (the default is the newest)."""
-    from bench.scoring.standard import list_standards
+    from bench.analysis.scoring.standard import list_standards
 
     rows = [[s["id"], s["date"], s["status"], "yes" if s.get("default") else "", ", ".join(s["workloads"]),
              s["sha256"][:12]] for s in list_standards()]

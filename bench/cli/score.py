@@ -1,6 +1,6 @@
 """``bench score`` and ``bench check``: grade results against an efficiency standard, and check they conform.
 
-Thin: parse, call :mod:`bench.scoring`, print. A malformed standard or profile file raises
+Thin: parse, call :mod:`bench.analysis.scoring`, print. A malformed standard or profile file raises
 :class:`bench.errors.ConfigError` (one line, exit 2); a result that cannot be read is reported and the
 others are still scored (exit 1); ``check`` exits 1 when any result does not conform. Exit codes go
 through :class:`bench.errors.BenchError`, which ``bench.cli.main`` maps to a message and its code.
@@ -34,7 +34,7 @@ def _json_option(f):
 def _load_all(paths: tuple[Path, ...]) -> tuple[list[tuple[Path, Any]], list[tuple[Path, str]]]:
     """(path, Result) for every readable result and (path, error) for the others."""
     from bench.errors import ResultError
-    from bench.results import load_result
+    from bench.result.io import load_result
 
     loaded, errors = [], []
     for path in paths:
@@ -118,10 +118,10 @@ def score(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
           country: str | None, region: str | None, carbon_intensity: float | None, wue: float | None,
           pue: float | None, ewif: str | None, profiles_dirs: tuple[Path, ...]) -> None:
     """Score RESULT folders: metric with CI, grade, carbon, water and quality level."""
-    from bench.scoring.footprint import footprint_factors
-    from bench.scoring.profiles import load_profiles
-    from bench.scoring.score import score_result
-    from bench.scoring.standard import load_standard
+    from bench.analysis.scoring.footprint import footprint_factors
+    from bench.analysis.scoring.profiles import load_profiles
+    from bench.analysis.scoring.score import score_result
+    from bench.analysis.scoring.standard import load_standard
 
     std = load_standard(standard_ref)
     profiles = load_profiles(profiles_dirs)
@@ -145,7 +145,7 @@ def score(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
 
 def _validity_failures(path: Path, result: Any) -> list[dict[str, Any]]:
     """Re-run the validity checks from the result and its trace; the failed ones as rule dicts."""
-    from bench.validity import check_validity
+    from bench.analysis.validity import check_validity
 
     folder = path if path.is_dir() else path.parent
     return [{"workload": (c.window or "").split("/")[0] or None, "rule": f"validity.{c.check}",
@@ -163,9 +163,9 @@ def _validity_failures(path: Path, result: Any) -> list[dict[str, Any]]:
 def check(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
           profiles_dirs: tuple[Path, ...], validity: bool) -> None:
     """Check RESULT folders conform to a standard: exit 0 if every one does, 1 if not (each failed rule listed)."""
-    from bench.scoring.profiles import load_profiles
-    from bench.scoring.score import score_result
-    from bench.scoring.standard import load_standard
+    from bench.analysis.scoring.profiles import load_profiles
+    from bench.analysis.scoring.score import score_result
+    from bench.analysis.scoring.standard import load_standard
 
     std = load_standard(standard_ref)
     profiles = load_profiles(profiles_dirs)

@@ -29,7 +29,7 @@ def _stat(stat: Any) -> str:
 
 def _grades(result: Any) -> dict[str, str]:
     try:
-        from bench.scoring.score import grade_summary
+        from bench.analysis.scoring.score import grade_summary
     except ImportError:
         return {}
     from bench.errors import BenchError
@@ -91,11 +91,11 @@ def _unfinished(folder: Path, result: Any) -> str | None:
     """Why a folder's run did not finish, if it did not."""
     if result.status != "running":
         return None
-    from bench.trace import STREAM_FILE
+    from bench.result.trace import STREAM_FILE
 
     rows = ""
     if (folder / STREAM_FILE).is_file():
-        from bench.trace import iter_batches
+        from bench.result.trace import iter_batches
 
         try:
             rows = f"; {sum(b.num_rows for b in iter_batches(folder / STREAM_FILE))} samples kept in {STREAM_FILE}"
@@ -110,7 +110,8 @@ def _unfinished(folder: Path, result: Any) -> str | None:
 def show(result_path: Path, as_json: bool) -> None:
     """Summarise a result folder (or result.json)."""
     from bench.cli._console import console as wide_console
-    from bench.results import RESULT_FILE, load_result
+    from bench.result.model import RESULT_FILE
+    from bench.result.io import load_result
 
     result = load_result(result_path)
     folder = result_path if result_path.is_dir() else result_path.parent
@@ -128,6 +129,6 @@ def show(result_path: Path, as_json: bool) -> None:
 @click.command()
 def schema() -> None:
     """Print the JSON schema of result.json."""
-    from bench.results import json_schema
+    from bench.result.io import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))

@@ -11,7 +11,8 @@ from typing import Any
 from bench import __version__
 from bench.report import html as h
 from bench.report import plots
-from bench.store import Grader, LoadReport, Run
+from bench.analysis.frame import Grader
+from bench.result.store import LoadReport, Run
 
 log = logging.getLogger(__name__)
 METRIC_COLUMNS = {"gross": ("gross_energy_per_unit_j", "gross J"), "net": ("energy_per_unit_j", "net J")}

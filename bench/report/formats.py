@@ -1,4 +1,4 @@
-"""Text forms of a :class:`bench.compare.Comparison`: markdown, CSV, JSON and a small HTML page.
+"""Text forms of a :class:`bench.analysis.compare.Comparison`: markdown, CSV, JSON and a small HTML page.
 
 Each form states the method (Fieller ratio interval, Welch's t-test) and the baseline of every table.
 """
@@ -11,7 +11,7 @@ import json
 import math
 from typing import Any
 
-from bench.compare import Comparison, Row, Table
+from bench.analysis.compare import Comparison, Row, Table
 from bench.report import html as h
 from bench.report.plots import nice_number
 

@@ -74,7 +74,7 @@ def trace_series(folder: Path | str, t0_ns: int | None) -> dict[str, tuple[Any, 
     the channel records no power."""
     import numpy as np
 
-    from bench.trace import read_trace
+    from bench.result.trace import read_trace
 
     table = read_trace(Path(folder), columns=["t_ns", "channel", "power_w", "energy_j"])
     if table.num_rows == 0:

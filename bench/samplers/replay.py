@@ -82,7 +82,7 @@ class ReplaySampler(Sampler):
 
     @classmethod
     def open(cls, device: str, **options: Any) -> list[Sampler]:
-        from bench.trace import trace_metadata
+        from bench.result.trace import trace_metadata
 
         path = options.get("trace")
         if not path:
@@ -115,7 +115,7 @@ class ReplaySampler(Sampler):
 
         import pyarrow.compute as pc
 
-        from bench.trace import iter_batches
+        from bench.result.trace import iter_batches
 
         cols = ["t_ns", "channel", "energy_j", "power_w", *_EXTRAS]
         t_shift, e_shift = 0, 0.0

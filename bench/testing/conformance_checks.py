@@ -211,7 +211,7 @@ def capability_problems(caps: Any) -> list[str]:
 
 
 def check_read_latency(ctx: Ctx) -> CheckResult:
-    from bench.stats import percentile
+    from bench.analysis.stats import percentile
 
     lat: dict[str, list[float]] = {s.channel: [] for s in ctx.samplers}
     start = real_time()

@@ -178,7 +178,7 @@ def resolve_rated_power(setup: Any, describe: dict[str, Any], device: str, scope
     name = (getattr(setup, "device_name", None) or describe.get("name") or describe.get("device_name") or "")
     profiles, note = _profiles()
     if profiles is not None and name:
-        from bench.scoring.profiles import match_profile
+        from bench.analysis.scoring.profiles import match_profile
 
         prof = match_profile(str(name), profiles)
         if prof is not None and prof.rated_power_w:
@@ -188,7 +188,7 @@ def resolve_rated_power(setup: Any, describe: dict[str, Any], device: str, scope
     if isinstance(describe.get("rated_power_w"), (int, float)) and describe["rated_power_w"] > 0:
         return float(describe["rated_power_w"]), "declared by the sampler (describe)"
     if profiles is not None and device:
-        from bench.scoring.profiles import match_profile
+        from bench.analysis.scoring.profiles import match_profile
 
         prof = match_profile("", profiles, device_type=device.split(":", 1)[0])
         if prof is not None and prof.rated_power_w:
@@ -202,7 +202,7 @@ def resolve_rated_power(setup: Any, describe: dict[str, Any], device: str, scope
 
 def _profiles() -> tuple[list[Any] | None, str]:
     try:
-        from bench.scoring.profiles import load_profiles
+        from bench.analysis.scoring.profiles import load_profiles
 
         return load_profiles(), ""
     except Exception as exc:  # noqa: BLE001 - profiles are optional to the kit

@@ -99,7 +99,7 @@ def write_profile_trace(
 
     ``gaps``: [(from_s, to_s)] intervals with no samples (a sensor that stopped answering).
     """
-    from bench.trace import TraceWriter, finalize
+    from bench.result.trace import TraceWriter, finalize
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 Layout of a bundle::
 
     manifest.json                  format, harness version, one entry per result with its files' SHA-256
-    manifest.sig                   optional: Ed25519 signature of manifest.json (see bench.integrity)
+    manifest.sig                   optional: Ed25519 signature of manifest.json (see bench.result.integrity)
     results/<name>/result.json
     results/<name>/trace.parquet
 
@@ -31,8 +31,8 @@ from typing import Any
 
 from bench import __version__
 from bench.errors import ResultError
-from bench.integrity import check_folder, fingerprint, layout_bytes, read_raw, result_file, trace_refs
-from bench.results import RESULT_FILE
+from bench.result.integrity import check_folder, fingerprint, layout_bytes, read_raw, result_file, trace_refs
+from bench.result.model import RESULT_FILE
 
 MANIFEST = "manifest.json"
 MANIFEST_SIG = "manifest.sig"

@@ -10,7 +10,7 @@ After the EEHPC/Green500 levels (DESIGN.md section 4):
 - L3 all of L2, measured by a calibrated external meter (a plugin at the plug).
 
 Each aspect says the highest level its evidence allows and why; the result's level is the lowest of
-them. :func:`assess_quality` works on an in-memory :class:`~bench.results.Result` (the runner calls it
+them. :func:`assess_quality` works on an in-memory :class:`~bench.result.model.Result` (the runner calls it
 at the end of a run) and on one read back from disk (scoring re-assesses it against a standard's bounds).
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bench.results import Quality, QualityAspect, Result, Stat, Window
+from bench.result.model import Quality, QualityAspect, Result, Stat, Window
 
 LABELS = {
     0: "L0 estimated",

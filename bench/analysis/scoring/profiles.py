@@ -22,12 +22,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bench.errors import ConfigError
-from bench.scoring._toml import read_toml, validate
+from bench.analysis.scoring.datafile import read_toml, validate
 
 log = logging.getLogger(__name__)
 
 ENV_VAR = "BENCH_PROFILES_DIR"
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "hardware_profiles"
+SHIPPED_DIR = Path(__file__).resolve().parents[3] / "hardware_profiles"
 PEAK_DTYPES = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
 _FIGURES = ("rated_power_w", "rated_power_w_per_core", "memory_bytes", "memory_bandwidth_bytes_per_s")
 

@@ -22,9 +22,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bench.errors import ConfigError, UsageError
-from bench.scoring._toml import read_toml, validate
+from bench.analysis.scoring.datafile import read_toml, validate
 
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "standards"
+SHIPPED_DIR = Path(__file__).resolve().parents[3] / "standards"
 GRADES = ("A", "B", "C", "D", "E", "F", "G")
 METRICS: dict[str, str] = {"energy_per_unit_j": "lower", "flops_per_joule": "higher"}
 RATIO_TOLERANCE = 0.01  # edges must follow the declared ratio within 1%

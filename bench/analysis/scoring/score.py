@@ -1,6 +1,6 @@
 """The score of one result against a standard: metric values with CI, grades, footprint, and the verdict.
 
-:func:`score_result` reads only the :class:`~bench.results.Result` (plus the standard, the hardware
+:func:`score_result` reads only the :class:`~bench.result.model.Result` (plus the standard, the hardware
 profiles and the footprint factors), so it gives the same score for the same inputs on any machine.
 Every rule of the standard is checked separately and each failure names what was expected and what
 the result shows.
@@ -14,11 +14,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bench import __version__
-from bench.results import Quality, Result, Stat, WorkloadResult
-from bench.scoring.footprint import FootprintFactors
-from bench.scoring.profiles import HardwareProfile, match_profile
-from bench.scoring.quality import assess_quality, weakest
-from bench.scoring.standard import Standard, WorkloadRule
+from bench.result.model import Quality, Result, Stat, WorkloadResult
+from bench.analysis.scoring.footprint import FootprintFactors
+from bench.analysis.scoring.profiles import HardwareProfile, match_profile
+from bench.analysis.scoring.quality import assess_quality, weakest
+from bench.analysis.scoring.standard import Standard, WorkloadRule
 
 log = logging.getLogger(__name__)
 PARAMETER_TOLERANCE = 1.25  # a model this many times off the standard's reference size gets a warning
@@ -335,8 +335,8 @@ def grade_summary(result: Result, standard: Standard | None = None,
 
     Raises :class:`bench.errors.ConfigError` if the standard or a profile file is malformed.
     """
-    from bench.scoring.profiles import load_profiles
-    from bench.scoring.standard import load_standard
+    from bench.analysis.scoring.profiles import load_profiles
+    from bench.analysis.scoring.standard import load_standard
 
     std = standard if standard is not None else load_standard()
     score = score_result(result, std, profiles if profiles is not None else load_profiles())

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ResultError, UsageError
-from bench.results import (RESULT_FILE, TRACE_FILE, atomic_write_bytes, content_digest, file_sha256,
-                           read_result_raw)
+from bench.result.model import RESULT_FILE, TRACE_FILE
+from bench.result.io import atomic_write_bytes, content_digest, file_sha256, read_result_raw
 
 SIGNATURE_CONTEXT = b"bench-result-signature-v1\n"
 INTEGRITY_KEYS = frozenset({"algorithm", "digest", "signature", "public_key"})
@@ -76,7 +76,7 @@ def read_raw(path: Path | str) -> tuple[bytes, dict[str, Any]]:
 
 
 def layout_bytes(data: dict[str, Any]) -> bytes:
-    """The bytes the harness writes for ``data`` (the layout of :func:`bench.results.write_result`)."""
+    """The bytes the harness writes for ``data`` (the layout of :func:`bench.result.model.write_result`)."""
     return json.dumps(data, indent=2, sort_keys=False, allow_nan=False).encode() + b"\n"
 
 

@@ -10,7 +10,7 @@
   workload settings, unit) are "not comparable": shown, never given a verdict. A different quality
   level or standard keeps its verdict but is flagged.
 
-Pure Python statistics (:mod:`bench.stats`); pandas only for the input frame.
+Pure Python statistics (:mod:`bench.analysis.stats`); pandas only for the input frame.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.errors import UsageError
-from bench.stats import t_critical, t_two_sided_p
+from bench.analysis.stats import t_critical, t_two_sided_p
 
 METRICS: dict[str, tuple[str, str, str]] = {
     # name -> (column, label, better direction)
@@ -248,7 +248,7 @@ def resolve_baseline(runs: list[str], baseline: str | int | None,
 
 def compare_frame(frame: Any, baseline: str | int | None = None, metric: str = "gross", confidence: float = 0.95,
                   alpha: float = 0.05) -> Comparison:
-    """Per-workload tables of ``frame`` (from :func:`bench.store.load_results`) against the baseline run."""
+    """Per-workload tables of ``frame`` (from :func:`bench.analysis.frame.load_results`) against the baseline run."""
     if metric not in METRICS:
         raise UsageError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
     col, label, direction = METRICS[metric]

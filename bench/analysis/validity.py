@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench.results import Result, ValidityCheck
+from bench.result.model import Result, ValidityCheck
 
 MAIN_WINDOW = re.compile(r"^(idle|.+/repeat\.\d+)$")
 IDLE_MAX_SPREAD = 0.05  # relative std of 1 s idle blocks
@@ -25,7 +25,7 @@ def _scan(path: Path, windows: list[Any], channels: list[str]) -> dict[str, Any]
     clocks were recorded."""
     import numpy as np
 
-    from bench.trace import iter_batches
+    from bench.result.trace import iter_batches
 
     cover = {(w.name, c): {"last": None, "max_gap": 0, "n": 0} for w in windows for c in channels}
     per_ch = {c: {"peak_w": None, "limit_w": None, "temp": 0, "clock": 0} for c in channels}
@@ -67,7 +67,7 @@ def _scan(path: Path, windows: list[Any], channels: list[str]) -> dict[str, Any]
 
 def check_validity(result: Result, folder: Path) -> list[ValidityCheck]:
     """Every validity check that applies to ``result`` (whose trace is in ``folder``)."""
-    from bench.trace import trace_path
+    from bench.result.trace import trace_path
 
     m = result.measurement
     out: list[ValidityCheck] = []
