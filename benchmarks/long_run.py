@@ -61,7 +61,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from bench.clock import SimClock
-    from bench.meter import Meter
+    from bench.meter.meter import Meter
     from bench.samplers.replay import ReplaySampler
     from bench.result.trace import STREAM_FILE, finalize
 

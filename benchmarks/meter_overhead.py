@@ -128,7 +128,7 @@ def timed_round(work: MatmulWork, cond: dict[str, Any], trace: Path, tmp: Path) 
         cpu0 = time.process_time()
         elapsed = work.run()
         return {"time_s": elapsed, "work_cpu_s": time.process_time() - cpu0}
-    from bench.meter import Meter
+    from bench.meter.meter import Meter
     from bench.result.trace import finalize
 
     folder = Path(tempfile.mkdtemp(dir=tmp))

@@ -103,7 +103,7 @@ def channel_times(folder: Path) -> dict[str, list[int]]:
 
 def measure_rate(rate_hz: float, duration_s: float, trace: Path, tmp: Path) -> dict[str, Any]:
     """One replay channel, the meter at ``rate_hz`` for ``duration_s`` seconds."""
-    from bench.meter import Meter
+    from bench.meter.meter import Meter
     from bench.samplers.replay import ReplaySampler
 
     sampler = ReplaySampler.open("cpu", trace=trace, loop="true")[0]
@@ -147,7 +147,7 @@ def open_channels(sources: dict[str, Path]) -> list[tuple[str, str, Any, OriginC
 def measure_windows(rate_hz: float, duration_s: float, sources: dict[str, Path], profs: dict[str, Any],
                     tmp: Path, seed: int) -> list[dict[str, Any]]:
     """Windows of 0.6-1.4 s on every channel at ``rate_hz``; relative error per window and channel."""
-    from bench.meter import Meter
+    from bench.meter.meter import Meter
 
     chans = open_channels(sources)
     folder = Path(tempfile.mkdtemp(dir=tmp))

@@ -9,8 +9,8 @@ import pytest
 from bench.clock import SimClock
 from bench.devices import CudaBackend
 from bench.errors import UsageError
-from bench.meter import Meter
-from bench.runner import select_samplers
+from bench.meter.meter import Meter
+from bench.run.runner import select_samplers
 from bench.samplers.amdsmi import AmdSmiSampler
 from bench.samplers.base import (
     PowerKind,

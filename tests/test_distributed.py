@@ -20,8 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.distributed import describe_failures, detect_env, rendezvous_message, torchrun_args, worker_argv
-from bench.distributed_merge import merge_windows, version_mismatch
+from bench.distributed.launch import (
+    describe_failures,
+    detect_env,
+    rendezvous_message,
+    torchrun_args,
+    worker_argv,
+)
+from bench.distributed.merge import merge_windows, version_mismatch
 from bench.errors import UsageError
 from bench.result.model import ChannelEnergy, Window
 from bench.result.io import load_result
@@ -395,10 +401,10 @@ class _OtherRank:
 
 
 def _rank0(comm: _OtherRank):
-    from bench.distributed import DistEnv
-    from bench.distributed_node import NullMeter
-    from bench.distributed_runner import DistributedRunner
-    from bench.runner import RunConfig
+    from bench.distributed.launch import DistEnv
+    from bench.distributed.node import NullMeter
+    from bench.distributed.runner import DistributedRunner
+    from bench.run.runner import RunConfig
     from bench.workload import WorkloadParams
 
     runner = DistributedRunner(RunConfig(workloads=[("gemm", WorkloadParams())]), DistEnv(0, 2, 0, 0, "torchrun"))

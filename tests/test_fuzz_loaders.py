@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from bench.clock import SimClock
 from bench.devices import parse_spec
 from bench.errors import BenchError, ConfigError, ResultError, UsageError
-from bench.meter import Meter
+from bench.meter.meter import Meter
 from bench.result.model import Result
 from bench.result.io import load_result
 from bench.samplers.base import Availability, Capabilities, PowerKind, Reading, Sampler, Scope

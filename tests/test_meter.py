@@ -8,7 +8,7 @@ import pytest
 
 from bench.clock import SimClock
 from bench.errors import SamplerDeviceLost, SamplerError, SamplerTimeout
-from bench.meter import Meter
+from bench.meter.meter import Meter
 from bench.samplers.base import Availability, Capabilities, PowerKind, Reading, Sampler, Scope
 from bench.samplers.replay import ReplaySampler
 from bench.testing.traces import ramp, spikes, steps, write_profile_trace

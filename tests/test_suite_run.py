@@ -3,7 +3,7 @@
 import pytest
 
 from bench.result.io import load_result
-from bench.suites import STANDARD_WORKLOADS
+from bench.run.suites import STANDARD_WORKLOADS
 from tests.conftest import run_bench
 
 

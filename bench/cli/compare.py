@@ -130,7 +130,7 @@ def _emit(comp: Any, fmt: str, output: Path | None) -> None:
     if fmt == "rich":
         from rich.console import Console
 
-        from bench.cli._console import console as wide_console
+        from bench.cli.console import console as wide_console
 
         if output is None:
             print_rich(comp, wide_console())

@@ -10,7 +10,7 @@ import click
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     from rich.table import Table
 
-    from bench.cli._console import console as wide_console
+    from bench.cli.console import console as wide_console
 
     table = Table(title=title)
     for c in columns:

@@ -69,13 +69,13 @@ def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
 def run(**kw: Any) -> None:
     """Measure workloads on a device and write a result folder (result.json + trace.parquet)."""
     if kw["nproc_per_node"] is not None or (kw["nnodes"] or 1) > 1:
-        from bench.distributed import launch
+        from bench.distributed.launch import launch
 
         sys.exit(launch(click.get_current_context().command, kw))
     from bench import plugins
     from bench.devices import best_device
-    from bench.runner import RunConfig, Runner
-    from bench.suites import SUITES, default_suite
+    from bench.run.runner import RunConfig, Runner
+    from bench.run.suites import SUITES, default_suite
     from bench.workload import WorkloadParams
 
     device = kw["device"] or best_device()
@@ -98,11 +98,11 @@ def run(**kw: Any) -> None:
                     warmup_min_s=kw["warmup_min_s"], warmup_max_s=max(kw["warmup_max_s"], kw["warmup_min_s"]),
                     repeats=kw["repeats"], duration_s=kw["duration_s"], out=kw["out"], name=kw["name"],
                     read_timeout_s=kw["read_timeout_s"])
-    from bench.distributed import detect_env
+    from bench.distributed.launch import detect_env
 
     dist_env = detect_env()
     if dist_env is not None:  # a rank of a distributed run (our launcher, the user's torchrun, or srun)
-        from bench.distributed import execute
+        from bench.distributed.launch import execute
 
         execute(cfg, dist_env, kw["dist_timeout_s"], quiet=kw["quiet"] or kw["as_json"], as_json=kw["as_json"])
         return
@@ -112,7 +112,7 @@ def run(**kw: Any) -> None:
 def _execute(cfg: Any, runner_cls: Any, quiet: bool, as_json: bool) -> None:
     from rich.console import Console
 
-    from bench.cli._console import console as wide_console
+    from bench.cli.console import console as wide_console
     from bench.cli.show import print_summary
     from bench.cli.progress import RunProgress
 

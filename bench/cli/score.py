@@ -132,7 +132,7 @@ def score(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
     if as_json:
         click.echo(json.dumps([s.model_dump(mode="json") for s in scores], indent=2, allow_nan=False))
     else:
-        from bench.cli._console import console as wide_console
+        from bench.cli.console import console as wide_console
 
         console = wide_console()
         console.print(_table(scores, std))

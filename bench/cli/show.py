@@ -109,7 +109,7 @@ def _unfinished(folder: Path, result: Any) -> str | None:
 @click.option("--json", "as_json", is_flag=True, help="Print result.json as it is.")
 def show(result_path: Path, as_json: bool) -> None:
     """Summarise a result folder (or result.json)."""
-    from bench.cli._console import console as wide_console
+    from bench.cli.console import console as wide_console
     from bench.result.model import RESULT_FILE
     from bench.result.io import load_result
 

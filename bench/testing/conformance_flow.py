@@ -75,7 +75,7 @@ def check_thread_safety(ctx: Ctx) -> CheckResult:
 def check_meter_window(ctx: Ctx) -> CheckResult:
     if ctx.too_slow:
         return CheckResult("meter_window", SKIP, ctx.too_slow)
-    from bench.meter import Meter
+    from bench.meter.meter import Meter
 
     rate = min(ctx.rate_hz(), 100.0 if ctx.simulated else 50.0)
     meter = Meter(ctx.samplers, rate_hz=rate, clock=ctx.clock, threaded=not ctx.simulated, read_timeout_s=5.0)

@@ -1,6 +1,6 @@
 """The runner of one rank of a distributed run (see ``docs/distributed.md``).
 
-Every rank runs the same :class:`~bench.runner.Runner` flow on its own device (``<type>:LOCAL_RANK``,
+Every rank runs the same :class:`~bench.run.runner.Runner` flow on its own device (``<type>:LOCAL_RANK``,
 or ``cpu``); what differs is done at the runner's hook points:
 
 - one meter per node: the node's local rank 0 (its *leader*) samples every device of the node,
@@ -8,7 +8,7 @@ or ``cpu``); what differs is done at the runner's hook points:
 - windows are aligned: every rank synchronises its device, they agree (a gather that also carries
   any rank's error and stop request), the leaders open, they agree again, run, sync, agree, and
   the leaders close; the leaders' windows are gathered and merged into one whole-run window
-  (:mod:`bench.distributed_merge`) that every rank sees, so every rank takes the same decisions;
+  (:mod:`bench.distributed.merge`) that every rank sees, so every rank takes the same decisions;
 - steps: after every step the ranks all-reduce (time up, stop asked, failed rank, failed sensor), so
   all stop at the same step (DDP needs it) and the units of work are summed over the ranks;
 - training workloads exposing ``model`` are wrapped in ``DistributedDataParallel``; inference runs
@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench.devices import Device, open_device, parse_spec
-from bench.distributed import DistEnv
-from bench.distributed_comm import Comm, PeerLost, backend_for
-from bench.distributed_merge import merge_windows
-from bench.distributed_node import (
+from bench.distributed.launch import DistEnv
+from bench.distributed.comm import Comm, PeerLost, backend_for
+from bench.distributed.merge import merge_windows
+from bench.distributed.node import (
     AgreedStop,
     NullMeter,
     RankWorkload,
@@ -53,7 +53,7 @@ from bench.result.model import (
     Window,
     WindowBreakdown,
 )
-from bench.runner import RunConfig, Runner, _run_folder, _safe, make_workload
+from bench.run.runner import RunConfig, Runner, _run_folder, _safe, make_workload
 
 log = logging.getLogger(__name__)
 
@@ -360,7 +360,7 @@ class DistributedRunner(Runner):
     def _finish_node(self) -> dict[str, Any]:
         """A non-zero node's leader: stop, seal its trace as trace.node-N.parquet, say where it is."""
         from bench.result import trace as trace_mod
-        from bench.provenance import host_provenance
+        from bench.run.provenance import host_provenance
         from bench.result.io import file_sha256
 
         self.meter.stop()
@@ -387,7 +387,7 @@ class DistributedRunner(Runner):
         d.windows = list(self.breakdowns)
         d.workloads = [wl.record for _, wl in self.workloads]
         d.failure = failure
-        from bench.provenance import host_provenance
+        from bench.run.provenance import host_provenance
 
         nodes = {n.node: n for n in d.nodes}
         nodes[0].provenance = host_provenance()

@@ -20,7 +20,7 @@ from bench.samplers.base import Sampler
 from bench.workload import Workload, WorkloadParams
 
 if TYPE_CHECKING:  # pragma: no cover
-    from bench.runner import RunConfig
+    from bench.run.runner import RunConfig
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from bench.errors import BenchError, SamplerError, SamplerTimeout, StorageError
 from bench.result.model import Issue, Window
 from bench.samplers.base import Reading, Sampler, finite_or_none
 from bench.result.trace import TraceWriter
-from bench.windows import ChannelState, WindowAcc, channel_energy
+from bench.meter.windows import ChannelState, WindowAcc, channel_energy
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.devices import Device, backend, open_device
-from bench.distributed_merge import version_mismatch
+from bench.distributed.merge import version_mismatch
 from bench.errors import SamplerError, StorageError, UsageError, WorkloadError
 from bench.result.model import DistributedWorkload, Issue, NodeDevice
-from bench.runner import RunConfig, select_samplers
+from bench.run.runner import RunConfig, select_samplers
 from bench.samplers.base import Sampler
 
 

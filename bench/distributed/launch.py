@@ -12,7 +12,7 @@ Two ways in, one engine (``torch.distributed``):
   ``GROUP_RANK``) or by ``srun`` (``SLURM_PROCID``/``SLURM_STEP_NUM_TASKS``/``SLURM_LOCALID``/
   ``SLURM_NODEID``, with ``MASTER_ADDR`` and ``MASTER_PORT`` set by the user) joins as one rank.
 
-This module imports no torch at import time; :mod:`bench.distributed_runner` holds the runner.
+This module imports no torch at import time; :mod:`bench.distributed.runner` holds the runner.
 """
 
 from __future__ import annotations
@@ -262,8 +262,8 @@ def execute(cfg: Any, env: DistEnv, timeout_s: float, quiet: bool, as_json: bool
 
     from bench.cli.progress import RunProgress
     from bench.cli.run import _install_signals
-    from bench.distributed_comm import PeerLost
-    from bench.distributed_runner import DistributedRunner
+    from bench.distributed.comm import PeerLost
+    from bench.distributed.runner import DistributedRunner
     from bench.errors import BenchError
 
     runner = DistributedRunner(cfg, env, timeout_s)

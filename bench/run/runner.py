@@ -24,7 +24,7 @@ from bench.clock import MonotonicClock
 from bench.devices import open_device
 from bench.errors import SamplerError, StorageError, UsageError
 from bench.analysis.figures import aggregate, repeat_figures
-from bench.meter import Meter
+from bench.meter.meter import Meter
 from bench.result.model import (
     ChannelInfo,
     IdleBaseline,
@@ -36,7 +36,7 @@ from bench.result.model import (
     WorkloadResult,
 )
 from bench.result.io import write_result
-from bench.run_support import (  # noqa: F401 - select_samplers, make_workload are part of this module's API
+from bench.run.support import (
     _rescue,
     _run_folder,
     _safe,
@@ -172,7 +172,7 @@ class Runner:
         return self.folder, self.result
 
     def _skeleton(self) -> Result:
-        from bench.provenance import host_provenance
+        from bench.run.provenance import host_provenance
 
         channels = [ChannelInfo(channel=s.channel, sampler=s.name, capabilities=s.capabilities.to_dict(),
                                 describe=_safe(s.describe)) for s in self.samplers]
@@ -188,7 +188,7 @@ class Runner:
                                     gap_factor=self.cfg.gap_factor),
         )
 
-    # hook points (bench.distributed_runner overrides them for multi-device runs)
+    # hook points (bench.distributed.runner overrides them for multi-device runs)
 
     def _make_folder(self) -> Path:
         """The run folder (created)."""
