@@ -3,4 +3,6 @@
 Importing this package has no side effects and imports neither torch nor pandas.
 """
 
-__version__ = "0.1.0"
+from bench.version import __version__
+
+__all__ = ["__version__"]

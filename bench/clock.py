@@ -1,12 +1,30 @@
 """Clocks. Durations come only from a monotonic clock (wall-clock jumps never change a figure).
 
-:class:`SimClock` is a simulated clock for tests and replays: ``sleep`` advances it instantly.
+:class:`Clock` is what the meter, the runner and the samplers take; :class:`MonotonicClock` is the real
+one and :class:`SimClock` a simulated clock for tests and replays (``sleep`` advances it instantly).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """A monotonic clock in nanoseconds that can also wait. ``simulated`` clocks move only when told."""
+
+    simulated: bool
+
+    def now_ns(self) -> int:
+        """Monotonic time in ns (an arbitrary origin; never jumps with the wall clock)."""
+
+    def sleep(self, seconds: float) -> None:
+        """Let ``seconds`` pass (a simulated clock advances at once)."""
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        """Wait on ``event`` for up to ``seconds``; True if it was set."""
 
 
 class MonotonicClock:

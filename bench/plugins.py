@@ -1,4 +1,7 @@
-"""Entry-point discovery for samplers, devices, workloads and conformance fakes.
+"""A generic registry of plugins found through entry points (samplers, devices, workloads, conformance fakes).
+
+It knows no contract itself: each layer passes its own check to :func:`load` (see
+:func:`class_contract`), so this module imports nothing above the error tree.
 
 Built-ins register through the same groups as vendor plugins (see ``pyproject.toml``). Loading is
 lazy: a plugin's module is imported only when it is named or listed, and one that fails to import
@@ -15,6 +18,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -113,11 +117,13 @@ def names(group: str) -> list[str]:
     return [r.name for r in discover(group)]
 
 
-def check_contract(group: str, obj: Any, name: str) -> list[str]:
-    """What is wrong with ``obj`` as plugin ``name`` of ``group`` (empty when it keeps the contract)."""
-    if group == "fakes":
-        return [] if callable(obj) else [f"a conformance fake must be callable, got {type(obj).__name__}"]
-    base, attr = _contract_base(group)
+Contract = Callable[[Any, str], list[str]]  # (object, registered name) -> problems; empty when it conforms
+
+
+def class_contract(obj: Any, name: str, base: type, attr: str, classmethods: tuple[str, ...] = ()) -> list[str]:
+    """The problems of ``obj`` as a plugin class registered as ``name``: it must subclass ``base``, declare
+    ``attr`` equal to ``name``, implement every abstract method, make ``classmethods`` classmethods, and
+    offer ``conformance_fake`` (if at all) as a classmethod. Each layer applies it to its own base class."""
     if not (inspect.isclass(obj) and issubclass(obj, base)):
         return [f"must be a subclass of {base.__module__}.{base.__qualname__}, got {obj!r}"]
     problems = []
@@ -127,48 +133,29 @@ def check_contract(group: str, obj: Any, name: str) -> list[str]:
     if inspect.isabstract(obj):
         missing = ", ".join(sorted(getattr(obj, "__abstractmethods__", ())))
         problems.append(f"does not implement {missing}")
-    for meth in _classmethods(group):
+    for meth in classmethods:
         if not isinstance(inspect.getattr_static(obj, meth, None), classmethod):
             problems.append(f"{meth} must be a classmethod")
-    if group == "devices":
-        defaults = getattr(obj, "default_samplers", ())
-        if not isinstance(defaults, tuple) or not all(isinstance(s, str) for s in defaults):
-            problems.append(f"default_samplers must be a tuple of sampler names, got {defaults!r}")
     fake = inspect.getattr_static(obj, "conformance_fake", None)
     if fake is not None and not isinstance(fake, (classmethod, staticmethod)):
         problems.append("conformance_fake must be a classmethod")
     return problems
 
 
-def _contract_base(group: str) -> tuple[type, str]:
-    if group == "samplers":
-        from bench.samplers.base import Sampler
-
-        return Sampler, "name"
-    if group == "devices":
-        from bench.devices import Device
-
-        return Device, "type"
-    from bench.workload import Workload
-
-    return Workload, "name"
-
-
-def _classmethods(group: str) -> tuple[str, ...]:
-    return {"samplers": ("is_available", "open"), "devices": ("probe", "open")}.get(group, ())
-
-
-def load(group: str, name: str) -> Any:
-    """Import, check and return the plugin object ``name`` of ``group``.
+def load(group: str, name: str, contract: Contract | None = None) -> Any:
+    """Import, check against ``contract`` and return the plugin object ``name`` of ``group``.
 
     Raises :class:`UsageError` (listing the choices) for an unknown name and :class:`PluginError`
     (naming the package and the reason) for one that fails to import or breaks the contract.
+    Objects registered in-process are checked too.
     """
-    if name in _registered[_key_group(group)]:
-        return _registered[group][name]
+    _group(group)
+    if name in _registered[group]:
+        return _checked(group, name, _registered[group][name], "(registered)", "", contract)
     key = (group, name)
     if key in _cache:
-        return _cache[key]
+        ref_package, ref_version, obj = _cache[key]
+        return _checked(group, name, obj, ref_package, ref_version, contract)
     refs = inventory(group)
     ref = next((r for r in refs if r.name == name and not r.note), None)
     if ref is None:
@@ -184,17 +171,16 @@ def load(group: str, name: str) -> Any:
         raise PluginError(
             f"plugin {name!r} ({ref.package} {ref.version}) failed to load: {type(exc).__name__}: {exc}"
         ) from exc
-    problems = check_contract(group, obj, name)
+    _cache[key] = (ref.package, ref.version, obj)
+    return _checked(group, name, obj, ref.package, ref.version, contract)
+
+
+def _checked(group: str, name: str, obj: Any, package: str, version: str, contract: Contract | None) -> Any:
+    problems = contract(obj, name) if contract is not None else []
     if problems:
-        raise PluginError(f"plugin {name!r} ({ref.package} {ref.version}) breaks the contract: "
-                          + "; ".join(problems))
-    _cache[key] = obj
+        where = f"{package} {version}".strip()
+        raise PluginError(f"plugin {name!r} ({where}) breaks the contract: " + "; ".join(problems))
     return obj
-
-
-def _key_group(group: str) -> str:
-    _group(group)
-    return group
 
 
 def register(group: str, name: str, obj: Any) -> None:

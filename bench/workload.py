@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from bench import plugins
 from bench.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -105,6 +106,17 @@ class Workload(ABC):
 
     def teardown(self) -> None:
         """Free what setup built (the runner calls it even after an error)."""
+
+
+def check_workload_class(obj: Any, name: str) -> list[str]:
+    """What is wrong with ``obj`` as the workload registered as ``name`` (empty when it keeps the contract)."""
+    return plugins.class_contract(obj, name, Workload, "name")
+
+
+def check_dtype(device: "Device", dtype: str) -> None:
+    """Raise :class:`UsageError` (one line) when ``device`` cannot compute in ``dtype``."""
+    if not device.supports_dtype(dtype):
+        raise UsageError(f"device {device.spec} does not support dtype {dtype}; try --dtype fp32")
 
 
 def torch_dtype(name: str) -> "torch.dtype":

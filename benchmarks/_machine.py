@@ -11,7 +11,7 @@ def machine_info() -> dict[str, Any]:
     """Cores, CPU model, Python and torch versions, torch's default threads, platform, load average."""
     import torch
 
-    from bench.devices import cpu_model_name
+    from bench.devices.cpu import cpu_model_name
 
     return {
         "nproc": os.cpu_count(),

@@ -62,8 +62,8 @@ def main() -> None:
 
     from bench.clock import SimClock
     from bench.meter.meter import Meter
-    from bench.samplers.replay import ReplaySampler
     from bench.result.trace import STREAM_FILE, finalize
+    from bench.samplers.replay import ReplaySampler
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-longrun-"))
     source = build_source(tmp / "source")
@@ -121,12 +121,12 @@ def main() -> None:
 
 def score(meter, run: Path) -> dict:
     """Build the result a runner would, then time validity (full trace pass) and scoring."""
-    from bench.result.model import ChannelInfo, Measurement, Result, TraceRef
-    from bench.result.io import write_result
     from bench.analysis.scoring.profiles import load_profiles
     from bench.analysis.scoring.score import score_result
     from bench.analysis.scoring.standard import load_standard
     from bench.analysis.validity import check_validity
+    from bench.result.io import write_result
+    from bench.result.model import ChannelInfo, Measurement, Result, TraceRef
 
     caps = meter.channels[0].caps
     st = meter.stats()

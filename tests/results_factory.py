@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.analysis.figures import aggregate, repeat_figures
+from bench.result.io import write_result
 from bench.result.model import (
     ChannelInfo,
     IdleBaseline,
@@ -21,7 +22,6 @@ from bench.result.model import (
     Window,
     WorkloadResult,
 )
-from bench.result.io import write_result
 
 T0_NS = 5_000_000_000_000
 CAPS = {"energy_counter": True, "power": "instant", "scope": "device", "update_period_s": 0.1,

@@ -7,10 +7,9 @@ import sys
 import pytest
 
 from bench.clock import SimClock
-from bench.devices import CudaBackend
+from bench.devices.cuda import CudaBackend
 from bench.errors import UsageError
 from bench.meter.meter import Meter
-from bench.run.runner import select_samplers
 from bench.samplers.amdsmi import AmdSmiSampler
 from bench.samplers.base import (
     PowerKind,
@@ -19,6 +18,7 @@ from bench.samplers.base import (
     SamplerNotSupported,
     SamplerUnavailable,
 )
+from bench.samplers.select import select_samplers
 from bench.testing.fake_amdsmi import (
     NA,
     RESOLUTION_UJ,

@@ -20,17 +20,17 @@ from pathlib import Path
 
 import pytest
 
+from bench.distributed.env import detect_env
 from bench.distributed.launch import (
     describe_failures,
-    detect_env,
     rendezvous_message,
     torchrun_args,
     worker_argv,
 )
 from bench.distributed.merge import merge_windows, version_mismatch
 from bench.errors import UsageError
-from bench.result.model import ChannelEnergy, Window
 from bench.result.io import load_result
+from bench.result.model import ChannelEnergy, Window
 from bench.result.trace import read_trace
 from tests.conftest import BENCH, ROOT, run_bench
 
@@ -49,8 +49,8 @@ if _cfg and _rank is not None:
         sys.modules["pynvml"] = FakeNvml([FakeGpu("NVIDIA H100 80GB HBM3", power=p) for p in _powers])
         plugins.register("devices", "cuda", FakeCudaDevice)
     if _rank in _cfg.get("versions", {}):
-        import bench
-        bench.__version__ = _cfg["versions"][_rank]
+        from bench import version
+        version.__version__ = _cfg["versions"][_rank]
     if str(_cfg.get("kill_rank")) == _rank:
         import signal
         from workloads.gemm import Gemm
@@ -401,15 +401,17 @@ class _OtherRank:
 
 
 def _rank0(comm: _OtherRank):
-    from bench.distributed.launch import DistEnv
-    from bench.distributed.node import NullMeter
-    from bench.distributed.runner import DistributedRunner
-    from bench.run.runner import RunConfig
+    from bench.distributed.coordinator import DistributedCoordinator
+    from bench.distributed.env import DistEnv
+    from bench.meter.meter import NullMeter
+    from bench.run.config import RunConfig
+    from bench.run.runner import Runner
     from bench.workload import WorkloadParams
 
-    runner = DistributedRunner(RunConfig(workloads=[("gemm", WorkloadParams())]), DistEnv(0, 2, 0, 0, "torchrun"))
-    runner.comm, runner.meter = comm, NullMeter()
-    return runner
+    coord = DistributedCoordinator(DistEnv(0, 2, 0, 0, "torchrun"))
+    runner = Runner(RunConfig(workloads=[("gemm", WorkloadParams())]), coordinator=coord)
+    coord.comm, coord.run, runner.meter = comm, runner, NullMeter()
+    return coord
 
 
 def test_an_error_on_one_rank_is_raised_on_every_rank():
@@ -443,11 +445,11 @@ def test_steps_stop_together():
 
     wl = Work()
     r = _rank0(_OtherRank(flags=[[0, 0, 0, 0]] * 4 + [[1, 0, 0, 0]]))  # rank 1's time is up at step 5
-    assert r._steps_for(wl, 600.0) == (10, False) and wl.n == 5
+    assert r.steps(r.run, wl, 600.0) == (10, False) and wl.n == 5
     r = _rank0(_OtherRank(flags=[[0, 1, 0, 0]]))  # a stop on rank 1: warm-up ends, a measured window goes on
-    assert r._steps_for(Work(), 600.0, interruptible=True) == (2, True)
+    assert r.steps(r.run, Work(), 600.0, interruptible=True) == (2, True)
     r = _rank0(_OtherRank(flags=[[0, 1, 0, 0], [0, 0, 0, 0], [1, 0, 0, 0]]))
-    assert r._steps_for(Work(), 600.0) == (6, True)
+    assert r.steps(r.run, Work(), 600.0) == (6, True)
     r = _rank0(_OtherRank(flags=[[0, 0, 0, 0], [0, 0, 2, 0]]))  # rank 1's step failed at step 2
     with pytest.raises(WorkloadError, match=r"a step failed on rank 1 \(node 1, host b\)"):
-        r._steps_for(Work(), 600.0)
+        r.steps(r.run, Work(), 600.0)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import plugins
+from bench import contracts
 from bench.samplers import estimate
 from bench.samplers.base import PowerKind, SamplerUnavailable, Scope
 from bench.samplers.estimate import (
@@ -45,7 +45,7 @@ def _read_each(sampler: EstimateSampler, n: int) -> list:
 
 
 def test_registered_under_entry_point() -> None:
-    assert plugins.load("samplers", "estimate") is EstimateSampler
+    assert contracts.load("samplers", "estimate") is EstimateSampler
 
 
 @pytest.mark.parametrize(

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import UsageError
 from bench.analysis.scoring import footprint as F
 from bench.analysis.scoring.footprint import footprint_factors, grid_intensity
 from bench.analysis.scoring.profiles import load_profiles
 from bench.analysis.scoring.score import score_result
 from bench.analysis.scoring.standard import load_standard
+from bench.errors import UsageError
 
 sys.path.insert(0, str(Path(__file__).parent))
 from result_factory import make_result, workload  # noqa: E402

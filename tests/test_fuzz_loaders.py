@@ -8,16 +8,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.analysis.scoring.profiles import load_profile_file
+from bench.analysis.scoring.standard import load_standard_file
 from bench.clock import SimClock
 from bench.devices import parse_spec
 from bench.errors import BenchError, ConfigError, ResultError, UsageError
 from bench.meter.meter import Meter
-from bench.result.model import Result
 from bench.result.io import load_result
-from bench.samplers.base import Availability, Capabilities, PowerKind, Reading, Sampler, Scope
-from bench.analysis.scoring.profiles import load_profile_file
-from bench.analysis.scoring.standard import load_standard_file
+from bench.result.model import Result
 from bench.result.trace import iter_batches, trace_metadata
+from bench.samplers.base import (
+    Availability,
+    Capabilities,
+    PowerKind,
+    Reading,
+    Sampler,
+    Scope,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -7,10 +7,11 @@ import tarfile
 
 import pytest
 from click.testing import CliRunner
+from results_factory import make_result
 
-from bench.result.bundle import MANIFEST, export_bundle, import_bundle
 from bench.cli import cli
 from bench.errors import ResultError, UsageError
+from bench.result.bundle import MANIFEST, export_bundle, import_bundle
 from bench.result.integrity import (
     BAD_SIGNATURE,
     EDITED,
@@ -24,7 +25,6 @@ from bench.result.integrity import (
     load_public_key,
     sign_folder,
 )
-from results_factory import make_result
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,17 @@ import pytest
 from bench.clock import SimClock
 from bench.errors import SamplerDeviceLost, SamplerError, SamplerTimeout
 from bench.meter.meter import Meter
-from bench.samplers.base import Availability, Capabilities, PowerKind, Reading, Sampler, Scope
+from bench.result.trace import STREAM_FILE, finalize, iter_batches, read_trace
+from bench.samplers.base import (
+    Availability,
+    Capabilities,
+    PowerKind,
+    Reading,
+    Sampler,
+    Scope,
+)
 from bench.samplers.replay import ReplaySampler
 from bench.testing.traces import ramp, spikes, steps, write_profile_trace
-from bench.result.trace import STREAM_FILE, finalize, iter_batches, read_trace
 
 
 def measure(path, profile, a, b, rate_hz, power_only=False, clock=None):

@@ -10,6 +10,7 @@ import pytest
 
 from bench import devices
 from bench.clock import MonotonicClock, SimClock
+from bench.devices import cuda as cuda_devices
 from bench.samplers.base import (
     PowerKind,
     SamplerDeviceLost,
@@ -20,7 +21,7 @@ from bench.samplers.base import (
 )
 from bench.samplers.nvml import NvmlSampler
 from bench.testing.fake_cuda import FakeCudaDevice, cuda_order, fake_gpus
-from bench.testing.fake_nvml import Fault, FakeGpu, FakeNvml, PowerTimeline
+from bench.testing.fake_nvml import FakeGpu, FakeNvml, Fault, PowerTimeline
 
 H100 = "NVIDIA H100 80GB HBM3"
 A10 = "NVIDIA A10"
@@ -441,7 +442,7 @@ def test_real_gpu_counter_agrees_with_integrated_power():
         pytest.skip(avail.reason)
     identity = {}
     try:
-        identity = devices.CudaBackend(0).identity()
+        identity = cuda_devices.CudaBackend(0).identity()
     except Exception:  # noqa: BLE001 - torch without CUDA: map from the environment
         pass
     sampler = open_one("cuda:0", identity=identity)

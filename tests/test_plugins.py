@@ -12,11 +12,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bench import plugins
+from bench import contracts, plugins
 from bench.cli import cli
-from bench.devices import CpuBackend, Device
+from bench.devices import Device
+from bench.devices.cpu import CpuBackend
 from bench.errors import PluginError, UsageError
-from bench.samplers.base import Availability, Capabilities, PowerKind, Reading, Sampler, Scope
+from bench.samplers.base import (
+    Availability,
+    Capabilities,
+    PowerKind,
+    Reading,
+    Sampler,
+    Scope,
+)
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -62,18 +70,18 @@ def test_builtins_register_through_the_entry_point_groups_and_keep_the_contract(
         refs = {r.name: r for r in plugins.discover(group) if r.builtin}
         assert names <= set(refs), group
         for name in names:
-            obj = plugins.load(group, name)
-            assert plugins.check_contract(group, obj, name) == []
-    assert plugins.load("devices", "cuda").default_samplers == ("nvml", "amdsmi")
+            obj = contracts.load(group, name)
+            assert contracts.check(group, obj, name) == []
+    assert contracts.load("devices", "cuda").default_samplers == ("nvml", "amdsmi")
 
 
 def test_example_plugin_is_discovered_through_its_real_entry_point(acme):
     assert acme.version == "0.1.0"
     ref = next(r for r in plugins.discover("samplers") if r.name == "acme")
     assert (ref.package, ref.version, ref.value) == ("bench-plugin-acme", "0.1.0", "bench_plugin_acme.sampler:AcmeSampler")
-    cls = plugins.load("samplers", "acme")
+    cls = contracts.load("samplers", "acme")
     assert cls.__module__ == "bench_plugin_acme.sampler" and issubclass(cls, Sampler)
-    device = plugins.load("devices", "acme")
+    device = contracts.load("devices", "acme")
     assert issubclass(device, Device) and device.default_samplers == ("acme",)
 
 
@@ -88,10 +96,10 @@ def test_discovery_is_lazy():
 def test_a_plugin_raising_on_import_is_reported_with_package_and_reason(vendor):
     vendor("[bench.samplers]\nexploding = broken_plugins.raising_import:Sampler\n")
     with pytest.raises(PluginError) as err:
-        plugins.load("samplers", "exploding")
+        contracts.load("samplers", "exploding")
     text = str(err.value)
     assert "'exploding'" in text and "broken-vendor 1.0" in text and "RuntimeError: libacme_smi.so.3" in text
-    assert plugins.load("samplers", "rapl").name == "rapl"  # the others are unaffected
+    assert contracts.load("samplers", "rapl").name == "rapl"  # the others are unaffected
 
 
 def test_plugins_list_and_list_samplers_survive_a_broken_plugin(vendor):
@@ -111,13 +119,13 @@ def test_plugins_list_and_list_samplers_survive_a_broken_plugin(vendor):
 def test_contract_violations_are_refused_at_load(vendor):
     vendor("[bench.samplers]\nnotasampler = broken_plugins.samplers:NotASampler\n"
            "misnamed = broken_plugins.samplers:GoodSim\n"
-           "[bench.devices]\ncpu2 = bench.devices:CpuBackend\n")
+           "[bench.devices]\ncpu2 = bench.devices.cpu:CpuBackend\n")
     with pytest.raises(PluginError, match="must be a subclass of bench.samplers.base.Sampler"):
-        plugins.load("samplers", "notasampler")
+        contracts.load("samplers", "notasampler")
     with pytest.raises(PluginError, match="declares name = 'goodsim' but is registered as 'misnamed'"):
-        plugins.load("samplers", "misnamed")
+        contracts.load("samplers", "misnamed")
     with pytest.raises(PluginError, match="declares type = 'cpu' but is registered as 'cpu2'"):
-        plugins.load("devices", "cpu2")
+        contracts.load("devices", "cpu2")
 
 
 def test_check_contract_names_what_is_missing():
@@ -138,9 +146,9 @@ def test_check_contract_names_what_is_missing():
         def is_available(self, device):  # not a classmethod
             return Availability(True)
 
-    assert plugins.check_contract("samplers", Half, "half") == ["does not implement read"]
-    assert plugins.check_contract("samplers", PlainMethods, "plain") == ["is_available must be a classmethod"]
-    assert plugins.check_contract("devices", CpuBackend, "cpu") == []
+    assert contracts.check("samplers", Half, "half") == ["does not implement read"]
+    assert contracts.check("samplers", PlainMethods, "plain") == ["is_available must be a classmethod"]
+    assert contracts.check("devices", CpuBackend, "cpu") == []
 
 
 def test_allowlist_admits_named_third_party_plugins_only(vendor, monkeypatch):
@@ -153,7 +161,7 @@ def test_allowlist_admits_named_third_party_plugins_only(vendor, monkeypatch):
     blocked = next(r for r in plugins.inventory("samplers") if r.name == "exploding")
     assert blocked.note == "not in BENCH_PLUGINS"
     with pytest.raises(UsageError, match="not in BENCH_PLUGINS: broken-vendor 1.0"):
-        plugins.load("samplers", "exploding")
+        contracts.load("samplers", "exploding")
     monkeypatch.setenv("BENCH_PLUGINS", "broken-vendor")  # a distribution name admits all its plugins
     assert {"exploding", "goodsim"} <= set(plugins.names("samplers"))
 
@@ -162,7 +170,7 @@ def test_a_third_party_plugin_cannot_take_a_builtin_name(vendor):
     vendor("[bench.samplers]\nnvml = broken_plugins.samplers:GoodSim\n")
     from bench.samplers.nvml import NvmlSampler
 
-    assert plugins.load("samplers", "nvml") is NvmlSampler
+    assert contracts.load("samplers", "nvml") is NvmlSampler
     shadowed = [r for r in plugins.inventory("samplers") if r.name == "nvml" and r.note]
     assert [(r.package, r.note) for r in shadowed] == [("broken-vendor", "name taken by the built-in 'nvml'")]
 

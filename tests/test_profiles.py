@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import ConfigError
 from bench.analysis.scoring import profiles as P
-from bench.analysis.scoring.profiles import list_profiles, load_profile_file, load_profiles, match_profile
+from bench.analysis.scoring.profiles import (
+    list_profiles,
+    load_profile_file,
+    load_profiles,
+    match_profile,
+)
+from bench.errors import ConfigError
 
 SHIPPED = sorted(P.SHIPPED_DIR.glob("*.toml"))
 REQUIRED_CHIPS = {"nvidia-h200-sxm", "nvidia-h100-sxm", "nvidia-a100-sxm-80gb", "nvidia-l4", "nvidia-b200",

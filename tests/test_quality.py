@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.result.model import Issue
 from bench.analysis.scoring.quality import LABELS, assess_quality, weakest
+from bench.result.model import Issue
 
 sys.path.insert(0, str(Path(__file__).parent))
 from result_factory import (  # noqa: E402

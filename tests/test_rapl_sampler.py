@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from bench import plugins
-from bench.samplers.base import PowerKind, SamplerDeviceLost, SamplerNoPermission, SamplerUnavailable, Scope
+from bench import contracts
+from bench.samplers.base import (
+    PowerKind,
+    SamplerDeviceLost,
+    SamplerNoPermission,
+    SamplerUnavailable,
+    Scope,
+)
 from bench.samplers.rapl import RaplSampler, permission_message
 from bench.testing.fake_sysfs import INTEL_PACKAGE_UNIT, FakePowercap
 
@@ -27,7 +33,7 @@ def _zone(fake: FakePowercap, name: str, control: str = "intel-rapl"):
 
 
 def test_registered_under_entry_point() -> None:
-    assert plugins.load("samplers", "rapl") is RaplSampler
+    assert contracts.load("samplers", "rapl") is RaplSampler
 
 
 def test_reads_joules_from_microjoules(tmp_path: Path) -> None:

@@ -10,12 +10,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cdp import Browser, find_chromium
 from click.testing import CliRunner
+from results_factory import make_result
 
 from bench.cli import cli
 from bench.report.plots import pareto_front
-from cdp import Browser, find_chromium
-from results_factory import make_result
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 EVIL = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
@@ -97,9 +97,10 @@ def test_traces_drawn_in_worker_processes_equal_the_serial_ones(tmp_path):
 
 
 def test_window_spans_shade_idle_warmup_and_each_repeat(tmp_path):
+    from results_factory import T0_NS
+
     from bench.report.build import window_spans
     from bench.result.store import load_runs
-    from results_factory import T0_NS
 
     make_result(tmp_path / "r", [0.5, 0.5, 0.5], idle_s=5.0, warmup_s=4.0, duration_s=10.0)
     spans = window_spans(load_runs([tmp_path / "r"]).runs[0])

@@ -3,9 +3,9 @@
 import pytest
 
 from bench.result.io import load_result
-from bench.testing.fake_cuda import fake_gpus
-from bench.testing.fake_nvml import Fault, FakeGpu, FakeNvml, PowerTimeline
 from bench.result.trace import read_trace
+from bench.testing.fake_cuda import fake_gpus
+from bench.testing.fake_nvml import FakeGpu, FakeNvml, Fault, PowerTimeline
 
 RUN = ["run", "--device", "cuda:0", "--workload", "gemm", "--preset", "smoke", "--idle", "1",
        "--duration", "0.5", "--repeats", "3", "--warmup-min", "1", "--warmup-max", "8", "--quiet"]

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bench.cli import cli, main
-from bench.errors import BenchError
-from bench.result.io import write_result
 from bench.analysis.scoring.profiles import ENV_VAR, load_profiles
 from bench.analysis.scoring.score import grade_summary, score_result
 from bench.analysis.scoring.standard import list_standards, load_standard
+from bench.cli import cli, main
+from bench.errors import BenchError
+from bench.result.io import write_result
 
 sys.path.insert(0, str(Path(__file__).parent))
 from result_factory import estimate_channel, make_result, workload  # noqa: E402

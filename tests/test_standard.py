@@ -10,12 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import ConfigError, UsageError
-from bench.result.io import load_result, write_result
 from bench.analysis.scoring import standard as S
 from bench.analysis.scoring.profiles import load_profiles
 from bench.analysis.scoring.score import score_result
-from bench.analysis.scoring.standard import GRADES, list_standards, load_standard, load_standard_file
+from bench.analysis.scoring.standard import (
+    GRADES,
+    list_standards,
+    load_standard,
+    load_standard_file,
+)
+from bench.errors import ConfigError, UsageError
+from bench.result.io import load_result, write_result
 
 sys.path.insert(0, str(Path(__file__).parent))
 from result_factory import make_result, workload  # noqa: E402

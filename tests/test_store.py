@@ -2,10 +2,10 @@ import json
 import shutil
 
 import pytest
+from results_factory import make_result
 
 from bench.analysis.frame import COLUMNS, load_results
 from bench.result.store import find_result_folders, load_runs
-from results_factory import make_result
 
 BASE = [1.00, 1.02, 0.98, 1.01, 0.99]
 

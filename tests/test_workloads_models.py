@@ -10,13 +10,13 @@ import sys
 import pytest
 import torch
 
-from bench.devices import CpuBackend
+from bench.devices.cpu import CpuBackend
 from bench.errors import UsageError
 from bench.workload import WorkloadParams
 from workloads.bert import MODELS as BERT_MODELS
 from workloads.bert import BertInfer
 from workloads.llm import MODELS as LLM_MODELS
-from workloads.llm import LlmDecode, LlmPrefill, LlmTrain, LlamaConfig
+from workloads.llm import LlamaConfig, LlmDecode, LlmPrefill, LlmTrain
 from workloads.resnet import ResNet50Infer, ResNet50Train
 
 ALL = (ResNet50Infer, ResNet50Train, BertInfer, LlmPrefill, LlmDecode, LlmTrain)
@@ -326,10 +326,10 @@ def test_compile_failure_falls_back_to_eager_and_says_why(monkeypatch):
 
 
 def test_entry_points_resolve_to_these_classes():
-    from bench import plugins
+    from bench import contracts
 
     for cls in ALL:
-        assert plugins.load("workloads", cls.name) is cls
+        assert contracts.load("workloads", cls.name) is cls
         assert {"smoke", "standard"} <= set(cls.presets)
 
 

@@ -19,8 +19,13 @@ import logging
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from bench.errors import UsageError
-from bench.workload import Workload, WorkloadInfo, WorkloadParams, torch_dtype
+from bench.workload import (
+    Workload,
+    WorkloadInfo,
+    WorkloadParams,
+    check_dtype,
+    torch_dtype,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -34,12 +39,6 @@ INFERENCE_DTYPES = ("fp32", "tf32", "fp16", "bf16")
 # step; bf16 mixed precision needs none, so training offers fp32, tf32 and bf16.
 TRAINING_DTYPES = ("fp32", "tf32", "bf16")
 CHANNELS_LAST_DEVICE_TYPES = ("cuda",)
-
-
-def check_dtype(device: "Device", dtype: str) -> None:
-    """Raise :class:`UsageError` (one line) when ``device`` cannot compute in ``dtype``."""
-    if not device.supports_dtype(dtype):
-        raise UsageError(f"device {device.spec} does not support dtype {dtype}; try --dtype fp32")
 
 
 def seed_all(seed: int) -> None:

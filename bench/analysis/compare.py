@@ -10,7 +10,7 @@
   workload settings, unit) are "not comparable": shown, never given a verdict. A different quality
   level or standard keeps its verdict but is flagged.
 
-Pure Python statistics (:mod:`bench.analysis.stats`); pandas only for the input frame.
+Statistics from scipy (through :mod:`bench.analysis.stats`); pandas only for the input frame.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bench.analysis.stats import t_critical
 from bench.errors import UsageError
-from bench.analysis.stats import t_critical, t_two_sided_p
 
 METRICS: dict[str, tuple[str, str, str]] = {
     # name -> (column, label, better direction)
@@ -56,18 +56,19 @@ def _mean_var(xs: Sequence[float]) -> tuple[float, float, int]:
 
 
 def welch_test(a: Sequence[float], b: Sequence[float]) -> Welch | None:
-    """Welch's unequal-variance t-test of the means of ``a`` and ``b``; None with fewer than 2 values in either."""
+    """Welch's unequal-variance t-test (scipy) of the means of ``a`` and ``b``; None with fewer than 2 values
+    in either. Two samples without spread give t = +/-inf and p = 0 when their means differ, else p = 1."""
     if len(a) < 2 or len(b) < 2:
         return None
     ma, va, na = _mean_var(a)
     mb, vb, nb = _mean_var(b)
-    sa, sb = va / na, vb / nb
-    diff, se = ma - mb, math.sqrt(sa + sb)
+    diff, se = ma - mb, math.sqrt(va / na + vb / nb)
     if se == 0:
         return Welch(diff, 0.0, math.copysign(math.inf, diff) if diff else 0.0, math.inf, 0.0 if diff else 1.0)
-    dof = (sa + sb) ** 2 / ((sa * sa / (na - 1) if sa else 0.0) + (sb * sb / (nb - 1) if sb else 0.0))
-    t = diff / se
-    return Welch(diff, se, t, dof, t_two_sided_p(t, dof))
+    from scipy import stats
+
+    res = stats.ttest_ind(a, b, equal_var=False)
+    return Welch(diff, se, float(res.statistic), float(res.df), float(res.pvalue))
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bench.result.model import Aggregate, Repeat, Stat, Window
 from bench.analysis.stats import summarize
+from bench.result.model import Aggregate, Repeat, Stat, Window
 
 
 def repeat_figures(index: int, window: Window, units: int, steps: int, idle_power_w: float | None) -> Repeat:

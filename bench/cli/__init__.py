@@ -12,8 +12,8 @@ import sys
 
 import click
 
-from bench import __version__
 from bench.errors import BenchError
+from bench.version import __version__
 
 # command name -> (module, attribute, one-line help). Modules are imported lazily.
 COMMANDS: dict[str, tuple[str, str, str]] = {

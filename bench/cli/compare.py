@@ -107,8 +107,8 @@ def compare(results: tuple[Path, ...], baseline: str | None, metric: str, fmt: s
     or failed verification.
     """
     from bench.analysis.compare import compare_frame
-    from bench.errors import UsageError
     from bench.analysis.frame import Grader, runs_frame
+    from bench.errors import UsageError
     from bench.result.store import load_runs
 
     loaded = load_runs(results, include_edited=include_edited)

@@ -106,8 +106,8 @@ def verify(results: tuple[Path, ...], pubkeys: tuple[str, ...], require_signatur
               help="Sign the bundle's manifest with this Ed25519 private key.")
 def export(results: tuple[Path, ...], output: Path, key: Path | None) -> None:
     """Bundle intact result folders into a submission archive (tar.gz + manifest of digests)."""
-    from bench.result.bundle import export_bundle
     from bench.errors import UsageError
+    from bench.result.bundle import export_bundle
     from bench.result.integrity import load_private_key
     from bench.result.store import find_result_folders
 

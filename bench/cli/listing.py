@@ -21,13 +21,13 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
 
 
 def _load_rows(group: str, describe: Any) -> list[list[str]]:
-    from bench import plugins
+    from bench import contracts, plugins
     from bench.errors import PluginError
 
     rows = []
     for ref in plugins.discover(group):
         try:
-            obj = plugins.load(group, ref.name)
+            obj = contracts.load(group, ref.name)
             rows.append([ref.name, *describe(obj), f"{ref.package} {ref.version}".strip()])
         except PluginError as exc:
             rows.append([ref.name, f"broken: {exc}", "", f"{ref.package} {ref.version}"])

@@ -33,7 +33,7 @@ def _availability(group: str, obj: Any, device: str | None) -> str:
 
 def plugin_rows(groups: list[str], device: str | None) -> list[dict[str, str]]:
     """One row per entry point: name, group, package, version, status. Never raises for a bad plugin."""
-    from bench import plugins
+    from bench import contracts, plugins
     from bench.errors import BenchError
 
     rows = []
@@ -44,7 +44,7 @@ def plugin_rows(groups: list[str], device: str | None) -> list[dict[str, str]]:
                 row["status"] = f"not loaded: {ref.note}"
             else:
                 try:
-                    row["status"] = _availability(group, plugins.load(group, ref.name), device)
+                    row["status"] = _availability(group, contracts.load(group, ref.name), device)
                 except BenchError as exc:
                     row["status"] = f"broken: {exc}"
                 except Exception as exc:  # noqa: BLE001 - a plugin's probe broke its contract

@@ -12,6 +12,27 @@ import click
 from bench.errors import UsageError
 
 
+class ConfigValue(click.ParamType):
+    """A number checked against the constraints of a :class:`~bench.run.config.RunConfig` field (the one place
+    they are written), so a bad value stops at the command line with click's usage error."""
+
+    def __init__(self, field: str, kind: type = float) -> None:
+        self.field, self.kind = field, kind
+        self.name = "integer" if kind is int else "number"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        try:
+            number = self.kind(value)
+        except (TypeError, ValueError, OverflowError):
+            self.fail(f"{value!r} is not {'an integer' if self.kind is int else 'a number'}", param, ctx)
+        from bench.run.config import RunConfig
+
+        problem = RunConfig.field_problem(self.field, number)
+        if problem:
+            self.fail(f"{problem} (got {value})", param, ctx)
+        return number
+
+
 def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -37,16 +58,16 @@ def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--sampler", default=None, help="Power/energy source (default: the device's best available).")
 @click.option("--sampler-option", "sampler_options", multiple=True, metavar="KEY=VALUE",
               help="Option passed to the sampler (e.g. trace=PATH for replay, rated_power_w=65 for estimate).")
-@click.option("--rate", "rate_hz", type=click.FloatRange(min=0, min_open=True, max=10000), default=10.0,
+@click.option("--rate", "rate_hz", type=ConfigValue("rate_hz"), default=10.0,
               show_default=True, help="Sampling rate in Hz.")
-@click.option("--idle", "idle_s", type=click.FloatRange(min=0), default=10.0, show_default=True,
+@click.option("--idle", "idle_s", type=ConfigValue("idle_s"), default=10.0, show_default=True,
               help="Idle baseline in seconds (0 skips it).")
-@click.option("--warmup-min", "warmup_min_s", type=click.FloatRange(min=0), default=2.0, show_default=True)
-@click.option("--warmup-max", "warmup_max_s", type=click.FloatRange(min=0), default=60.0, show_default=True)
-@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--duration", "duration_s", type=click.FloatRange(min=0, min_open=True), default=10.0,
+@click.option("--warmup-min", "warmup_min_s", type=ConfigValue("warmup_min_s"), default=2.0, show_default=True)
+@click.option("--warmup-max", "warmup_max_s", type=ConfigValue("warmup_max_s"), default=60.0, show_default=True)
+@click.option("--repeats", type=ConfigValue("repeats", int), default=3, show_default=True)
+@click.option("--duration", "duration_s", type=ConfigValue("duration_s"), default=10.0,
               show_default=True, help="Minimum seconds of each measured window.")
-@click.option("--read-timeout", "read_timeout_s", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+@click.option("--read-timeout", "read_timeout_s", type=ConfigValue("read_timeout_s"), default=10.0, show_default=True,
               help="Seconds a sensor read may take before the run stops as hung.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
 @click.option("--name", default=None, help="Name of the run folder (default: time-device-workload).")
@@ -72,13 +93,26 @@ def run(**kw: Any) -> None:
         from bench.distributed.launch import launch
 
         sys.exit(launch(click.get_current_context().command, kw))
-    from bench import plugins
+    from bench.distributed.env import detect_env
+
+    cfg = _config(kw)
+    quiet = kw["quiet"] or kw["as_json"]
+    dist_env = detect_env()
+    if dist_env is not None:  # a rank of a distributed run (our launcher, the user's torchrun, or srun)
+        _execute_rank(cfg, dist_env, kw["dist_timeout_s"], quiet=quiet, as_json=kw["as_json"])
+        return
+    _execute(cfg, quiet=quiet, as_json=kw["as_json"])
+
+
+def _config(kw: dict[str, Any]) -> Any:
+    """The run's configuration from the command line (one place validates it: :class:`RunConfig`)."""
     from bench.devices import best_device
-    from bench.run.runner import RunConfig, Runner
+    from bench.run.config import RunConfig
     from bench.run.suites import SUITES, default_suite
+    from bench.run.workloads import workload_names
     from bench.workload import WorkloadParams
 
-    device = kw["device"] or best_device()
+    device = kw["device"] if kw["device"] is not None else best_device()
     names = list(kw["workloads"])
     suite = kw["suite"]
     if names and suite:
@@ -86,42 +120,34 @@ def run(**kw: Any) -> None:
     if not names:
         suite = suite or default_suite(device)
         names = list(SUITES[suite])
-    known = plugins.names("workloads")
+    known = workload_names()
     for n in names:
         if n not in known:
             raise UsageError(f"unknown workload {n!r}; choices: {', '.join(known)}")
     preset = kw["preset"] or (suite if suite else ("smoke" if device == "cpu" else "standard"))
     params = WorkloadParams(preset=preset, dtype=kw["dtype"], batch_size=kw["batch_size"], seq_len=kw["seq_len"],
                             size=kw["size"], compile=kw["compile_"], seed=kw["seed"])
-    cfg = RunConfig(device=device, workloads=[(n, params) for n in names], suite=suite, sampler=kw["sampler"],
-                    sampler_options=_options(kw["sampler_options"]), rate_hz=kw["rate_hz"], idle_s=kw["idle_s"],
-                    warmup_min_s=kw["warmup_min_s"], warmup_max_s=max(kw["warmup_max_s"], kw["warmup_min_s"]),
-                    repeats=kw["repeats"], duration_s=kw["duration_s"], out=kw["out"], name=kw["name"],
-                    read_timeout_s=kw["read_timeout_s"])
-    from bench.distributed.launch import detect_env
-
-    dist_env = detect_env()
-    if dist_env is not None:  # a rank of a distributed run (our launcher, the user's torchrun, or srun)
-        from bench.distributed.launch import execute
-
-        execute(cfg, dist_env, kw["dist_timeout_s"], quiet=kw["quiet"] or kw["as_json"], as_json=kw["as_json"])
-        return
-    _execute(cfg, Runner, quiet=kw["quiet"] or kw["as_json"], as_json=kw["as_json"])
+    return RunConfig(device=device, workloads=[(n, params) for n in names], suite=suite, sampler=kw["sampler"],
+                     sampler_options=_options(kw["sampler_options"]), rate_hz=kw["rate_hz"], idle_s=kw["idle_s"],
+                     warmup_min_s=kw["warmup_min_s"], warmup_max_s=kw["warmup_max_s"], repeats=kw["repeats"],
+                     duration_s=kw["duration_s"], out=kw["out"], name=kw["name"],
+                     read_timeout_s=kw["read_timeout_s"])
 
 
-def _execute(cfg: Any, runner_cls: Any, quiet: bool, as_json: bool) -> None:
+def _execute(cfg: Any, quiet: bool, as_json: bool) -> None:
     from rich.console import Console
 
     from bench.cli.console import console as wide_console
-    from bench.cli.show import print_summary
     from bench.cli.progress import RunProgress
+    from bench.cli.show import print_summary
+    from bench.run.runner import Runner
 
     err = Console(stderr=True)
-    runner = runner_cls(cfg)
+    runner = Runner(cfg)
     runner.prepare()  # user mistakes fail here, before any output or file
     with RunProgress(enabled=not quiet, console=err) as progress:
         runner.progress = progress.update
-        restore = _install_signals(runner, err)
+        restore = install_signals(runner.stop_event, err)
         try:
             folder, result = runner.run()
         finally:
@@ -136,7 +162,7 @@ def _execute(cfg: Any, runner_cls: Any, quiet: bool, as_json: bool) -> None:
         sys.exit(1)
 
 
-def _install_signals(runner: Any, console: Any):
+def install_signals(stop_event: Any, console: Any):
     """First SIGINT/SIGTERM: finish the current window and write the result; second: stop at once."""
     import threading
 
@@ -149,9 +175,86 @@ def _install_signals(runner: Any, console: Any):
         if count["n"] == 1:
             console.print(f"[yellow]{signal.Signals(signum).name}: finishing the current window "
                           "(send again to stop at once)[/]")
-            runner.stop_event.set()
+            stop_event.set()
         else:
             raise KeyboardInterrupt
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     return lambda: [signal.signal(s, h) for s, h in old.items()]
+
+
+# --- one rank of a distributed run -----------------------------------------------------------------
+
+
+def _leave(code: int) -> None:
+    """Exit at once after a lost peer: the result and traces are written; a process group with a
+    dead member can take seconds to tear down in the interpreter's finalisation, or hang."""
+    import logging
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _execute_rank(cfg: Any, env: Any, timeout_s: float, quiet: bool, as_json: bool) -> None:
+    """``bench run`` as one rank: rank 0 shows progress and the summary; every node's first rank
+    prints why a run failed; the exit code is the run's on every rank."""
+    import io
+    import time
+
+    from rich.console import Console
+
+    from bench.cli.progress import RunProgress
+    from bench.distributed.comm import PeerLost
+    from bench.distributed.coordinator import DistributedCoordinator
+    from bench.errors import BenchError
+    from bench.run.runner import Runner
+
+    coord = DistributedCoordinator(env, timeout_s)
+    runner = Runner(cfg, coordinator=coord)
+    main, speaks = env.rank == 0, env.rank == 0 or env.local_rank == 0
+    lost = None
+    try:
+        runner.prepare()
+        err = Console(stderr=True) if main else Console(file=io.StringIO())
+        with RunProgress(enabled=main and not quiet, console=err) as progress:
+            if main:
+                runner.progress = progress.update
+            restore = install_signals(runner.stop_event, err)
+            try:
+                runner.run()
+            finally:
+                restore()
+    except PeerLost as exc:
+        lost = str(exc)
+    except BenchError as exc:
+        if speaks:  # say it now, before closing: the launcher may stop this process once a peer has exited
+            print(f"bench: error: {exc}", file=sys.stderr, flush=True)
+        else:  # every rank raised the same error: let the one that speaks finish first
+            time.sleep(1.0)
+        sys.exit(exc.exit_code)
+    finally:
+        coord.comm.close()
+    _report_rank(runner, main, env.local_rank, as_json, lost or coord.comm.lost)
+
+
+def _report_rank(runner: Any, main: bool, local_rank: int, as_json: bool, lost: str | None) -> None:
+    """Rank 0 prints the summary (or the JSON); exit with the run's code (a lost peer: at once)."""
+    from rich.console import Console
+
+    from bench.cli.show import print_summary
+
+    result, folder = runner.result, runner.folder
+    if main and result is not None and folder is not None and (folder / "result.json").is_file():
+        if as_json:
+            click.echo((folder / "result.json").read_text())
+        else:
+            print_summary(result, folder, Console())
+    if lost:
+        if main or local_rank == 0:
+            print(f"bench: error: {lost}", file=sys.stderr)
+        _leave(1)
+    status = result.status if result is not None else "failed"
+    sys.exit(0 if status == "complete" else 130 if status == "interrupted" else 1)

@@ -110,8 +110,8 @@ def _unfinished(folder: Path, result: Any) -> str | None:
 def show(result_path: Path, as_json: bool) -> None:
     """Summarise a result folder (or result.json)."""
     from bench.cli.console import console as wide_console
-    from bench.result.model import RESULT_FILE
     from bench.result.io import load_result
+    from bench.result.model import RESULT_FILE
 
     result = load_result(result_path)
     folder = result_path if result_path.is_dir() else result_path.parent

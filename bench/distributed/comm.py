@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any
 
-from bench.distributed.launch import DistEnv
+from bench.distributed.env import DistEnv
 from bench.errors import BenchError, UsageError
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Multi-device and multi-node runs on ``torch.distributed``: who this process is, and the launcher.
+"""The launcher of multi-device and multi-node runs on ``torch.distributed``.
 
 Two ways in, one engine (``torch.distributed``):
 
@@ -10,9 +10,11 @@ Two ways in, one engine (``torch.distributed``):
   are the ones given and a node that does not join is named.
 - ``bench run`` started by a user's own ``torchrun`` (``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/
   ``GROUP_RANK``) or by ``srun`` (``SLURM_PROCID``/``SLURM_STEP_NUM_TASKS``/``SLURM_LOCALID``/
-  ``SLURM_NODEID``, with ``MASTER_ADDR`` and ``MASTER_PORT`` set by the user) joins as one rank.
+  ``SLURM_NODEID``, with ``MASTER_ADDR`` and ``MASTER_PORT`` set by the user) joins as one rank
+  (:mod:`bench.distributed.env` says which).
 
-This module imports no torch at import time; :mod:`bench.distributed.runner` holds the runner.
+This module imports no torch at import time; :mod:`bench.distributed.coordinator` is what each rank's
+runner is given.
 """
 
 from __future__ import annotations
@@ -23,10 +25,9 @@ import re
 import signal
 import socket
 import sys
-import time
-from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
+from bench.distributed.env import env_int
 from bench.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -35,59 +36,6 @@ log = logging.getLogger(__name__)
 LAUNCH_PARAMS = ("nproc_per_node", "nnodes", "node_rank", "rdzv_endpoint", "master_port", "rdzv_timeout_s")
 DEFAULT_RDZV_TIMEOUT_S = 300
 DEFAULT_TIMEOUT_S = 600.0  # collectives (barriers at window edges included) and the process group
-
-
-@dataclass(frozen=True)
-class DistEnv:
-    """This process's place in a distributed run, as its launcher described it."""
-
-    rank: int
-    world_size: int
-    local_rank: int
-    node_rank: int | None  # None: unknown from the environment (grouped by host name instead)
-    launcher: str  # "torchrun", "slurm" or "env"
-    master_addr: str | None = None
-    master_port: int | None = None
-
-
-def _int(env: Mapping[str, str], name: str, default: int | None = None) -> int | None:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise UsageError(f"environment variable {name}={raw!r} is not an integer") from None
-
-
-def detect_env(environ: Mapping[str, str] | None = None) -> DistEnv | None:
-    """The distributed environment this process was started in, or None for a plain run.
-
-    torchrun's variables win over Slurm's. Under Slurm only an ``srun`` step of more than one task
-    counts (``SLURM_STEP_NUM_TASKS``): a batch script also carries ``SLURM_PROCID`` and must run plainly.
-    """
-    env = os.environ if environ is None else environ
-    if "RANK" in env and "WORLD_SIZE" in env:
-        rank, world = _int(env, "RANK"), _int(env, "WORLD_SIZE")
-        local = _int(env, "LOCAL_RANK", 0)
-        node = _int(env, "GROUP_RANK")
-        launcher = "torchrun" if env.get("TORCHELASTIC_RUN_ID") else "env"
-        addr, port = env.get("MASTER_ADDR"), _int(env, "MASTER_PORT")
-    elif (_int(env, "SLURM_STEP_NUM_TASKS", 1) or 1) > 1 and "SLURM_PROCID" in env:
-        rank, world = _int(env, "SLURM_PROCID"), _int(env, "SLURM_STEP_NUM_TASKS")
-        local, node, launcher = _int(env, "SLURM_LOCALID", 0), _int(env, "SLURM_NODEID"), "slurm"
-        addr, port = env.get("MASTER_ADDR"), _int(env, "MASTER_PORT")
-        if not addr or port is None:
-            raise UsageError("under srun, set MASTER_ADDR (the first node's host name) and MASTER_PORT (a free "
-                             "port) for the ranks to meet, e.g. MASTER_ADDR=$(scontrol show hostnames "
-                             "\"$SLURM_JOB_NODELIST\" | head -n1) MASTER_PORT=29500; or run torchrun under srun")
-    else:
-        return None
-    assert rank is not None and world is not None and local is not None
-    if world < 1 or not 0 <= rank < world or local < 0:
-        raise UsageError(f"inconsistent distributed environment: rank {rank} of world size {world}, "
-                         f"local rank {local}")
-    return DistEnv(rank, world, local, node, launcher, addr, port)
 
 
 # --- the launcher ---------------------------------------------------------------------------------
@@ -150,7 +98,7 @@ def launch(command: Any, params: dict[str, Any]) -> int:
     verbosity = 2 if level <= logging.DEBUG else 1 if level <= logging.INFO else 0
     node_rank = params.get("node_rank")
     if node_rank is None and nnodes > 1:
-        node_rank = _int(os.environ, "SLURM_NODEID")
+        node_rank = env_int(os.environ, "SLURM_NODEID")
     endpoint = params.get("rdzv_endpoint")
     if not endpoint and nnodes > 1 and os.environ.get("MASTER_ADDR") and os.environ.get("MASTER_PORT"):
         endpoint = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
@@ -239,76 +187,3 @@ def rendezvous_message(exc: BaseException, nnodes: int, node_rank: int | None, e
         return (f"node {node_rank} could not reach the rendezvous at {endpoint} (node 0) within {timeout_s} s: "
                 f"{text}; is node 0 up, and is {endpoint} its address?")
     return f"rendezvous at {endpoint or 'localhost'} failed ({nnodes} node(s), timeout {timeout_s} s): {text}"
-
-
-# --- one rank, from the command line -----------------------------------------------------------
-
-
-def _leave(code: int) -> None:
-    """Exit at once after a lost peer: the result and traces are written; a process group with a
-    dead member can take seconds to tear down in the interpreter's finalisation, or hang."""
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def execute(cfg: Any, env: DistEnv, timeout_s: float, quiet: bool, as_json: bool) -> None:
-    """``bench run`` as one rank: rank 0 shows progress and the summary; every node's first rank
-    prints why a run failed; the exit code is the run's on every rank."""
-    import io
-
-    from rich.console import Console
-
-    from bench.cli.progress import RunProgress
-    from bench.cli.run import _install_signals
-    from bench.distributed.comm import PeerLost
-    from bench.distributed.runner import DistributedRunner
-    from bench.errors import BenchError
-
-    runner = DistributedRunner(cfg, env, timeout_s)
-    main, speaks = env.rank == 0, env.rank == 0 or env.local_rank == 0
-    lost = None
-    try:
-        runner.prepare()
-        err = Console(stderr=True) if main else Console(file=io.StringIO())
-        with RunProgress(enabled=main and not quiet, console=err) as progress:
-            if main:
-                runner.progress = progress.update
-            restore = _install_signals(runner, err)
-            try:
-                runner.run()
-            finally:
-                restore()
-    except PeerLost as exc:
-        lost = str(exc)
-    except BenchError as exc:
-        if speaks:  # say it now, before closing: the launcher may stop this process once a peer has exited
-            print(f"bench: error: {exc}", file=sys.stderr, flush=True)
-        else:  # every rank raised the same error: let the one that speaks finish first
-            time.sleep(1.0)
-        sys.exit(exc.exit_code)
-    finally:
-        runner.comm.close()
-    _report(runner, main, as_json, lost or runner.comm.lost)
-
-
-def _report(runner: Any, main: bool, as_json: bool, lost: str | None) -> None:
-    """Rank 0 prints the summary (or the JSON); exit with the run's code (a lost peer: at once)."""
-    import click
-    from rich.console import Console
-
-    from bench.cli.show import print_summary
-
-    result, folder = getattr(runner, "result", None), getattr(runner, "folder", None)
-    if main and result is not None and folder is not None and (folder / "result.json").is_file():
-        if as_json:
-            click.echo((folder / "result.json").read_text())
-        else:
-            print_summary(result, folder, Console())
-    if lost:
-        if main or runner.env.local_rank == 0:
-            print(f"bench: error: {lost}", file=sys.stderr)
-        _leave(1)
-    status = result.status if result is not None else "failed"
-    sys.exit(0 if status == "complete" else 130 if status == "interrupted" else 1)

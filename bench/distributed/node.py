@@ -12,8 +12,8 @@ from bench.devices import Device, backend, open_device
 from bench.distributed.merge import version_mismatch
 from bench.errors import SamplerError, StorageError, UsageError, WorkloadError
 from bench.result.model import DistributedWorkload, Issue, NodeDevice
-from bench.run.runner import RunConfig, select_samplers
 from bench.samplers.base import Sampler
+from bench.samplers.select import check_rate, select_samplers
 
 
 class AgreedStop(threading.Event):
@@ -32,29 +32,6 @@ class AgreedStop(threading.Event):
 
     def agree(self) -> None:
         self.agreed = True
-
-
-class NullMeter:
-    """The meter of a rank that samples nothing (its node's leader does)."""
-
-    error = None
-    writer = None
-    t0_ns = None
-
-    def start(self) -> "NullMeter":
-        return self
-
-    def stop(self) -> None:
-        return None
-
-    def check(self) -> None:
-        return None
-
-    def open_window(self, name: str) -> None:
-        return None
-
-    def close_window(self, name: str) -> None:
-        return None
 
 
 def error_kind(err: BaseException) -> str:
@@ -77,8 +54,8 @@ def same_device(a: dict[str, Any], b: dict[str, Any]) -> bool:
 class RankWorkload:
     """A workload as one rank runs it: set-up agreed by all ranks, DDP for training, a weight check."""
 
-    def __init__(self, wl: Any, runner: Any) -> None:
-        self._wl, self._runner = wl, runner
+    def __init__(self, wl: Any, coordinator: Any) -> None:
+        self._wl, self._coord = wl, coordinator
         self.record = DistributedWorkload(workload=wl.name, mode="independent")
         self.units_per_step = 1
 
@@ -86,7 +63,7 @@ class RankWorkload:
         return getattr(self._wl, name)
 
     def setup(self, device: Device) -> Any:
-        r = self._runner
+        r = self._coord
         info, err = None, None
         try:
             info = self._wl.setup(device)
@@ -117,8 +94,8 @@ class RankWorkload:
 
     def teardown(self) -> None:
         try:
-            if self.record.mode == "ddp" and sys.exc_info()[0] is None and not self._runner.comm.lost:
-                sums = self._runner.comm.gather_all(_weights_sum(self._wl.model), "weight check")
+            if self.record.mode == "ddp" and sys.exc_info()[0] is None and not self._coord.comm.lost:
+                sums = self._coord.comm.gather_all(_weights_sum(self._wl.model), "weight check")
                 self.record.params_in_sync = max(sums) - min(sums) <= 1e-9 * max(1.0, abs(sums[0]))
         finally:
             self._wl.teardown()
@@ -178,7 +155,7 @@ class NodeSamplers:
     sampler_name: str | None = None
 
 
-def open_node_samplers(device: Device, mates: list[dict[str, Any]], cfg: RunConfig, node: int) -> NodeSamplers:
+def open_node_samplers(device: Device, mates: list[dict[str, Any]], cfg: Any, node: int) -> NodeSamplers:
     """A sampler for every device of the node of ``device``'s type, used by one of ``mates`` or not.
 
     A used device that cannot be measured is a :class:`UsageError`; an unused one is listed with why.
@@ -195,9 +172,7 @@ def open_node_samplers(device: Device, mates: list[dict[str, Any]], cfg: RunConf
             nd.used_by = [i["rank"] for i in mates if same_device(i["device"], desc)]
             matched.update(nd.used_by)
             name, opened = select_samplers(dev, cfg.sampler, dict(cfg.sampler_options))
-            slow = [s.name for s in opened if cfg.rate_hz > s.capabilities.max_rate_hz]
-            if slow:
-                raise UsageError(f"--rate {cfg.rate_hz:g} Hz is above what {slow[0]} can do")
+            check_rate(opened, cfg.rate_hz)
         except UsageError as exc:
             if nd.used_by:
                 raise

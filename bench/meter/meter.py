@@ -15,16 +15,18 @@ import collections
 import logging
 import random
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from bench.clock import MonotonicClock
+from bench.clock import Clock, MonotonicClock
 from bench.errors import BenchError, SamplerError, SamplerTimeout, StorageError
-from bench.result.model import Issue, Window
-from bench.samplers.base import Reading, Sampler, finite_or_none
-from bench.result.trace import TraceWriter
 from bench.meter.windows import ChannelState, WindowAcc, channel_energy
+from bench.result.model import Issue, Window
+from bench.result.trace import TraceWriter
+from bench.samplers.base import Reading, Sampler, finite_or_none
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +34,15 @@ log = logging.getLogger(__name__)
 # discarded as invalid, so no sum can overflow and no result carries an infinity.
 MAX_POWER_W = 1e6
 MAX_COUNTER_J = 1e18
+MAX_RATE_HZ = 10000.0  # the fastest polling rate the meter accepts
 
 
-@dataclass
-class _Request:
-    op: str
-    name: str
-    done: threading.Event = field(default_factory=threading.Event)
-    result: Any = None
-    error: BaseException | None = None
+def check_rate(rate_hz: float) -> float:
+    """``rate_hz`` as a float if the meter can poll at it; ``ValueError`` otherwise."""
+    rate = float(rate_hz)
+    if not 0 < rate <= MAX_RATE_HZ:
+        raise ValueError(f"rate must be in (0, {MAX_RATE_HZ:g}] Hz, got {rate_hz}")
+    return rate
 
 
 class Meter:
@@ -57,7 +59,7 @@ class Meter:
         *,
         rate_hz: float = 10.0,
         folder: Path | None = None,
-        clock: Any = None,
+        clock: Clock | None = None,
         threaded: bool = True,
         gap_factor: float = 3.0,
         read_timeout_s: float = 5.0,
@@ -66,10 +68,8 @@ class Meter:
     ) -> None:
         if not samplers:
             raise ValueError("a meter needs at least one sampler")
-        if not 0 < rate_hz <= 10000:
-            raise ValueError(f"rate_hz must be in (0, 10000], got {rate_hz}")
+        self.rate_hz = check_rate(rate_hz)
         self.channels = [ChannelState(s) for s in samplers]
-        self.rate_hz = float(rate_hz)
         self.period_ns = int(round(1e9 / rate_hz))
         self.gap_ns = int(gap_factor * self.period_ns)
         self.gap_factor = gap_factor
@@ -85,7 +85,7 @@ class Meter:
         self.samples = 0
         self.t0_ns: int | None = None
         self._open: dict[str, dict[str, WindowAcc]] = {}
-        self._requests: collections.deque[_Request] = collections.deque()
+        self._requests: collections.deque[tuple[Future, Callable[[], Any]]] = collections.deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -151,12 +151,13 @@ class Meter:
         if self.error is None:
             self._poll()
         while self._requests:
-            req = self._requests.popleft()
+            future, fn = self._requests.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue
             try:
-                req.result = self._apply(req.op, req.name)
+                future.set_result(fn())
             except BaseException as exc:  # handed back to the caller's thread
-                req.error = exc
-            req.done.set()
+                future.set_exception(exc)
 
     def _poll(self) -> None:
         """Read every channel once and feed the trace and the open windows."""
@@ -235,29 +236,25 @@ class Meter:
 
     # --- windows -----------------------------------------------------------------------------
 
-    def _apply(self, op: str, name: str) -> Window | None:
-        if op == "open":
-            if name in self._open:
-                raise ValueError(f"window {name!r} is already open")
-            now = self.clock.now_ns()
-            accs = {}
-            for ch in self.channels:  # seed each window with the edge sample just taken
-                acc = WindowAcc(t_start=ch.last_t if ch.last_t is not None else now, invalid=ch.invalid)
-                if ch.last_raw is not None:
-                    acc.counter_start = acc.counter_last = ch.last_raw + ch.offset_j
-                if ch.last_t is not None:
-                    acc.last_t, acc.samples = ch.last_t, 1
-                    if ch.last_p is not None and ch.last_t == ch.last_p_t:
-                        acc.last_p, acc.last_p_t = ch.last_p, ch.last_t
-                        acc.has_power, acc.peak_w = True, ch.last_p
-                accs[ch.name] = acc
-            self._open[name] = accs
-            return None
-        if op == "close":
-            return self._close(name)
-        raise ValueError(op)
+    def _open_window(self, name: str) -> None:
+        if name in self._open:
+            raise ValueError(f"window {name!r} is already open")
+        now = self.clock.now_ns()
+        accs = {}
+        for ch in self.channels:  # seed each window with the edge sample just taken
+            acc = WindowAcc(t_start=ch.last_t if ch.last_t is not None else now, invalid=ch.invalid)
+            if ch.last_raw is not None:
+                acc.counter_start = acc.counter_last = ch.last_raw + ch.offset_j
+            if ch.last_t is not None:
+                acc.last_t, acc.samples = ch.last_t, 1
+                if ch.last_p is not None and ch.last_t == ch.last_p_t:
+                    acc.last_p, acc.last_p_t = ch.last_p, ch.last_t
+                    acc.has_power, acc.peak_w = True, ch.last_p
+            accs[ch.name] = acc
+        self._open[name] = accs
 
     def _close(self, name: str) -> Window:
+        """Close window ``name`` and turn its accumulators into the window's figures and issues."""
         if name not in self._open:
             raise ValueError(f"window {name!r} is not open")
         accs = self._open.pop(name)
@@ -297,30 +294,29 @@ class Meter:
         self.windows.append(window)
         return window
 
-    def _request(self, op: str, name: str) -> Window | None:
+    def _request(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the meter's thread right after an edge read, and wait (up to the read timeout) for it."""
         if not self.threaded or self._thread is None:
             self._poll()
-            return self._apply(op, name)
-        req = _Request(op, name)
-        self._requests.append(req)
+            return fn()
+        future: Future = Future()
+        self._requests.append((future, fn))
         self._wake.set()
-        if not req.done.wait(self.read_timeout_s):
+        try:
+            return future.result(timeout=self.read_timeout_s)
+        except FutureTimeout:
+            future.cancel()
             self.error = self.error or SamplerTimeout(
                 f"meter did not answer within {self.read_timeout_s:g} s (a sampler read is hanging)")
-            raise self.error
-        if req.error is not None:
-            raise req.error
-        return req.result
+            raise self.error from None
 
     def open_window(self, name: str) -> None:
         """Start window ``name`` with an edge read (call after synchronising the device)."""
-        self._request("open", name)
+        self._request(lambda: self._open_window(name))
 
     def close_window(self, name: str) -> Window:
         """End window ``name`` with an edge read and return its measurement."""
-        result = self._request("close", name)
-        assert isinstance(result, Window)
-        return result
+        return self._request(lambda: self._close(name))
 
     # --- queries -----------------------------------------------------------------------------
 
@@ -341,14 +337,65 @@ class Meter:
             self._poll()
 
     def stats(self) -> dict[str, Any]:
-        from bench.analysis.stats import percentile
+        """Samples taken, polls, the achieved rate (Hz) and the median and p99 poll interval (s)."""
+        import numpy as np
 
-        xs = sorted(self._intervals)
         span = ((self._last_poll or 0) - (self.t0_ns or 0)) / 1e9
+        p50 = p99 = None
+        if self._intervals:
+            p50, p99 = (float(v) for v in np.percentile(self._intervals, [50, 99]))
         return {
             "samples": self.samples,
             "polls": self._interval_count + (1 if self._last_poll is not None else 0),
             "achieved_rate_hz": (self._interval_count / span) if span > 0 else None,
-            "interval_p50_s": percentile(xs, 50),
-            "interval_p99_s": percentile(xs, 99),
+            "interval_p50_s": p50,
+            "interval_p99_s": p99,
         }
+
+
+class WindowMeter(Protocol):
+    """What the runner needs of a meter: :class:`Meter`, or a :class:`NullMeter` on a process that samples nothing."""
+
+    error: BenchError | None
+    writer: TraceWriter | None
+    t0_ns: int | None
+
+    def start(self) -> "WindowMeter": ...
+
+    def stop(self) -> None: ...
+
+    def check(self) -> None: ...
+
+    def open_window(self, name: str) -> None: ...
+
+    def close_window(self, name: str) -> Window | None: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+
+class NullMeter:
+    """The meter of a process that samples nothing (in a distributed run, its node's leader does): every
+    window is None and nothing fails."""
+
+    error: BenchError | None = None
+    writer: TraceWriter | None = None
+    t0_ns: int | None = None
+
+    def start(self) -> "NullMeter":
+        return self
+
+    def stop(self) -> None:
+        return None
+
+    def check(self) -> None:
+        return None
+
+    def open_window(self, name: str) -> None:
+        return None
+
+    def close_window(self, name: str) -> None:
+        return None
+
+    def stats(self) -> dict[str, Any]:
+        return {"samples": 0, "polls": 0, "achieved_rate_hz": None, "interval_p50_s": None, "interval_p99_s": None}
+

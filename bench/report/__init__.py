@@ -29,9 +29,9 @@ def render_html(report: Any, grader: Any = None, title: str = "bench report", me
                 traces: bool = True, max_points: int = 600, fmt: str = "png", workers: int | None = None,
                 max_bars: int = 50) -> tuple[str, int]:
     """The report page for loaded runs (:class:`bench.result.store.LoadReport`) and its number of workload rows."""
+    from bench.analysis.frame import runs_frame, score_runs
     from bench.report import build
     from bench.report import html as h
-    from bench.analysis.frame import runs_frame, score_runs
 
     scores = score_runs(report.runs, grader)
     frame = runs_frame(report.runs, scores=scores)
@@ -59,8 +59,8 @@ def write_report(paths: list[Path | str], out: Path | str, standard: str | Path 
     """Load ``paths``, render the report and write it atomically to ``out``."""
     import time
 
-    from bench.result.io import atomic_write_bytes
     from bench.analysis.frame import Grader
+    from bench.result.io import atomic_write_bytes
     from bench.result.store import load_runs
 
     start = time.perf_counter()

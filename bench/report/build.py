@@ -8,11 +8,11 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from bench import __version__
+from bench.analysis.frame import Grader
 from bench.report import html as h
 from bench.report import plots
-from bench.analysis.frame import Grader
 from bench.result.store import LoadReport, Run
+from bench.version import __version__
 
 log = logging.getLogger(__name__)
 METRIC_COLUMNS = {"gross": ("gross_energy_per_unit_j", "gross J"), "net": ("energy_per_unit_j", "net J")}

@@ -29,10 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from bench import __version__
 from bench.errors import ResultError
-from bench.result.integrity import check_folder, fingerprint, layout_bytes, read_raw, result_file, trace_refs
+from bench.result.integrity import (
+    check_folder,
+    fingerprint,
+    layout_bytes,
+    read_raw,
+    result_file,
+    trace_refs,
+)
 from bench.result.model import RESULT_FILE
+from bench.version import __version__
 
 MANIFEST = "manifest.json"
 MANIFEST_SIG = "manifest.sig"

@@ -24,8 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ResultError, UsageError
+from bench.result.io import (
+    atomic_write_bytes,
+    content_digest,
+    file_sha256,
+    read_result_raw,
+)
 from bench.result.model import RESULT_FILE, TRACE_FILE
-from bench.result.io import atomic_write_bytes, content_digest, file_sha256, read_result_raw
 
 SIGNATURE_CONTEXT = b"bench-result-signature-v1\n"
 INTEGRITY_KEYS = frozenset({"algorithm", "digest", "signature", "public_key"})
@@ -134,7 +139,10 @@ def load_private_key(path: Path | str) -> Any:
 def load_public_key(ref: Path | str) -> Any:
     """An Ed25519 public key from a PEM file, a file holding base64 of the raw key, or that base64 text."""
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
     path = Path(ref)
     text = path.read_bytes() if path.is_file() else str(ref).encode()

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from bench.errors import ResultError
 from bench.result.model import RESULT_FILE, SCHEMA_VERSION, Integrity, Result
 
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -16,8 +16,8 @@ from typing import Any
 
 from bench.errors import ResultError
 from bench.result.integrity import Check, check_folder
-from bench.result.model import RESULT_FILE, Result
 from bench.result.io import load_result
+from bench.result.model import RESULT_FILE, Result
 
 log = logging.getLogger(__name__)
 TRACE_NAMES = ("trace.parquet", "trace.arrows")

@@ -9,8 +9,8 @@ import sys
 from importlib import metadata
 from typing import Any
 
-from bench import __version__
-from bench.devices import cpu_model_name
+from bench.devices.cpu import cpu_model_name
+from bench.version import __version__
 
 ENV_VARS = ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES",
             "OMP_NUM_THREADS", "BENCH_PLUGINS")

@@ -7,24 +7,28 @@ each, with the device synchronised at every window edge -> trace finalised -> se
 
 A failing workload is recorded and the next one runs; a failing sensor stops the run. Either way
 the samples taken so far stay in the trace and the result says what happened.
+
+Where processes must agree (a distributed run) the runner asks its :class:`~bench.run.coordinator.Coordinator`;
+a run in one process has the :class:`~bench.run.coordinator.LocalCoordinator`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import logging
-import threading
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from bench import __version__
-from bench.clock import MonotonicClock
-from bench.devices import open_device
-from bench.errors import SamplerError, StorageError, UsageError
 from bench.analysis.figures import aggregate, repeat_figures
-from bench.meter.meter import Meter
+from bench.analysis.stats import summarize
+from bench.clock import Clock, MonotonicClock
+from bench.errors import SamplerError, StorageError
+from bench.guarded import guarded_call
+from bench.meter.meter import Meter, WindowMeter
+from bench.result import trace as trace_mod
+from bench.result.io import write_result
 from bench.result.model import (
     ChannelInfo,
     IdleBaseline,
@@ -35,121 +39,68 @@ from bench.result.model import (
     Window,
     WorkloadResult,
 )
-from bench.result.io import write_result
-from bench.run.support import (
-    _rescue,
-    _run_folder,
-    _safe,
-    _score_hooks,
-    _validity_hook,
-    make_workload,
-    select_samplers,
-)
-from bench.workload import Workload, WorkloadParams
+from bench.run.assess import assess
+from bench.run.config import RunConfig
+from bench.run.coordinator import Coordinator, LocalCoordinator, RunSetup
+from bench.run.folder import rescue_result
+from bench.run.provenance import host_provenance
+from bench.version import __version__
+from bench.workload import Workload
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float, float, str], None]  # phase, done, total, message
 
 
-@dataclass
-class RunConfig:
-    """Everything that decides a run. Durations in seconds."""
-
-    device: str = "cpu"
-    workloads: list[tuple[str, WorkloadParams]] = field(default_factory=list)
-    suite: str | None = None
-    sampler: str | None = None
-    sampler_options: dict[str, Any] = field(default_factory=dict)
-    rate_hz: float = 10.0
-    idle_s: float = 10.0
-    warmup_min_s: float = 2.0
-    warmup_max_s: float = 60.0
-    warmup_tolerance: float = 0.03
-    repeats: int = 3
-    duration_s: float = 10.0
-    out: Path = Path("results")
-    name: str | None = None
-    gap_factor: float = 3.0
-    read_timeout_s: float = 10.0
-
-    def validate(self) -> None:
-        if self.repeats < 1:
-            raise UsageError(f"--repeats must be >= 1, got {self.repeats}")
-        if not self.duration_s > 0:
-            raise UsageError(f"--duration must be > 0 seconds, got {self.duration_s}")
-        if self.idle_s < 0:
-            raise UsageError(f"--idle must be >= 0 seconds, got {self.idle_s}")
-        if not 0 < self.rate_hz <= 10000:
-            raise UsageError(f"--rate must be in (0, 10000] Hz, got {self.rate_hz}")
-        if not self.workloads:
-            raise UsageError("no workload to run")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "device": self.device,
-            "suite": self.suite,
-            "workloads": [{"name": n, **p.to_dict()} for n, p in self.workloads],
-            "sampler": self.sampler,
-            "sampler_options": {k: str(v) for k, v in self.sampler_options.items() if k != "clock"},
-            "rate_hz": self.rate_hz,
-            "idle_s": self.idle_s,
-            "warmup_min_s": self.warmup_min_s,
-            "warmup_max_s": self.warmup_max_s,
-            "warmup_tolerance": self.warmup_tolerance,
-            "repeats": self.repeats,
-            "duration_s": self.duration_s,
-            "gap_factor": self.gap_factor,
-        }
+def _no_progress(phase: str, done: float, total: float, message: str) -> None:
+    return None
 
 
 class Runner:
     """Runs one :class:`RunConfig`. ``stop_event`` (set by a signal handler) ends the run after the
     current window; ``progress`` is called with (phase, done, total, message)."""
 
-    def __init__(self, cfg: RunConfig, progress: Progress | None = None, clock: Any = None) -> None:
-        cfg.validate()
+    def __init__(self, cfg: RunConfig, progress: Progress | None = None, clock: Clock | None = None,
+                 coordinator: Coordinator | None = None) -> None:
         self.cfg = cfg
-        self.progress = progress or (lambda *a: None)
-        self.clock = clock or MonotonicClock()
-        self.stop_event = threading.Event()
+        self.progress: Progress = progress or _no_progress
+        self.clock: Clock = clock or MonotonicClock()
+        self.coordinator: Coordinator = coordinator or LocalCoordinator()
         self.issues: list[Issue] = []
         self.windows: list[Window] = []
+        self.setup: RunSetup | None = None
+        self.folder: Path | None = None
+        self.result: Result | None = None
+        self.meter: WindowMeter | None = None
+
+    @property
+    def stop_event(self) -> Any:
+        """What a signal sets to end the run after the current window (the coordinator's)."""
+        return self.coordinator.stop_event
 
     # --- set-up ------------------------------------------------------------------------------
 
-    def prepare(self) -> None:
+    def prepare(self) -> RunSetup:
         """Resolve device, workloads and samplers; every user mistake is raised here."""
-        self.device = open_device(self.cfg.device)
-        self.workloads = [(name, make_workload(name, params)) for name, params in self.cfg.workloads]
-        for name, wl in self.workloads:
-            dtype = wl.settings["dtype"]
-            if not self.device.supports_dtype(dtype):
-                raise UsageError(f"device {self.device.spec} cannot run {name} in {dtype}; try --dtype fp32")
-        options = dict(self.cfg.sampler_options)
-        if getattr(self.clock, "simulated", False):
-            options.setdefault("clock", self.clock)
-        self.sampler_name, self.samplers = select_samplers(self.device, self.cfg.sampler, options)
-        for s in self.samplers:
-            if self.cfg.rate_hz > s.capabilities.max_rate_hz:
-                raise UsageError(f"--rate {self.cfg.rate_hz:g} Hz is above what {s.name} can do "
-                                 f"({s.capabilities.max_rate_hz:g} Hz)")
+        if self.setup is None:
+            self.setup = self.coordinator.open(self)
+        return self.setup
 
     # --- the run -----------------------------------------------------------------------------
 
-    def run(self) -> tuple[Path, Result]:
+    def run(self) -> tuple[Path | None, Result]:
         """Measure everything; return the run folder and the sealed result."""
-        if not hasattr(self, "samplers"):
-            self.prepare()
-        self.folder = self._make_folder()
-        self.result = self._skeleton()
+        setup = self.prepare()
+        self.folder = self.coordinator.make_folder(self)
+        self.result = self._skeleton(setup)
+        self.coordinator.describe(self, self.result)
         self._save()
-        self.meter = self._make_meter()
+        self.meter = self.coordinator.make_meter(self, self._build_meter)
         status, reason = "complete", None
         try:
             self.meter.start()
             self._idle()
-            for name, wl in self.workloads:
+            for name, wl in setup.workloads:
                 if self.stop_event.is_set():
                     break
                 self._workload(name, wl)
@@ -171,44 +122,35 @@ class Runner:
             self._finish(status, reason)
         return self.folder, self.result
 
-    def _skeleton(self) -> Result:
-        from bench.run.provenance import host_provenance
-
+    def _skeleton(self, setup: RunSetup) -> Result:
         channels = [ChannelInfo(channel=s.channel, sampler=s.name, capabilities=s.capabilities.to_dict(),
-                                describe=_safe(s.describe)) for s in self.samplers]
+                                describe=guarded_call(s.describe)) for s in setup.samplers]
         return Result(
             run_id=uuid.uuid4().hex,
             created_utc=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             status="running",
             harness={"name": "bench", "version": __version__},
-            config=self.cfg.to_dict(),
+            config=self.cfg.record(),
             provenance=host_provenance(),
-            device={**self.device.describe(), "memory": self.device.memory_stats()},
-            measurement=Measurement(sampler=self.sampler_name, channels=channels, rate_hz=self.cfg.rate_hz,
+            device={**setup.device.describe(), "memory": setup.device.memory_stats()},
+            measurement=Measurement(sampler=setup.sampler_name, channels=channels, rate_hz=self.cfg.rate_hz,
                                     gap_factor=self.cfg.gap_factor),
         )
 
-    # hook points (bench.distributed.runner overrides them for multi-device runs)
-
-    def _make_folder(self) -> Path:
-        """The run folder (created)."""
-        return _run_folder(self.cfg)
-
-    def _make_meter(self) -> Meter:
-        return Meter(self.samplers, rate_hz=self.cfg.rate_hz, folder=self.folder, clock=self.clock,
+    def _build_meter(self) -> Meter:
+        assert self.setup is not None
+        return Meter(self.setup.samplers, rate_hz=self.cfg.rate_hz, folder=self.folder, clock=self.clock,
                      gap_factor=self.cfg.gap_factor, read_timeout_s=self.cfg.read_timeout_s,
-                     metadata={"harness": __version__, "device": self.device.spec})
+                     metadata={"harness": __version__, "device": self.setup.device.spec})
 
     def _save(self) -> None:
-        """Write the (provisional) result into the run folder."""
-        write_result(self.result, self.folder)
-
-    def _elapsed_s(self, start_ns: int) -> float:
-        """Seconds since ``start_ns`` on the runner's clock (warm-up decisions)."""
-        return (self.clock.now_ns() - start_ns) / 1e9
+        """Write the (provisional) result into the run folder, where this process writes one."""
+        if self.coordinator.writes_result and self.folder is not None and self.result is not None:
+            write_result(self.result, self.folder)
 
     def _checkpoint(self) -> None:
         """Rewrite the provisional result so a killed run keeps the windows measured so far."""
+        assert self.result is not None
         self.result.windows = list(self.windows)
         self.result.issues = list(self.issues)
         try:
@@ -216,38 +158,49 @@ class Runner:
         except OSError as exc:
             log.warning("could not update provisional result: %s", exc)
 
-    def _window(self, name: str, body: Callable[[], Any]) -> tuple[Window, Any]:
-        """Sync, open, run ``body``, sync, close; plus the samplers' health at the edges."""
+    # --- window edges (the coordinator calls these) ----------------------------------------------
+
+    def edge_ready(self) -> None:
+        """Before a window opens: the meter is healthy and the device has finished its queued work."""
+        assert self.meter is not None and self.setup is not None
         self.meter.check()
-        self.device.synchronize()
-        self.meter.open_window(name)
-        try:
-            out = body()
-            self.device.synchronize()
-        finally:
-            window = self.meter.close_window(name)
-            self._health(name)
-        self.meter.check()
-        return window, out
+        self.setup.device.synchronize()
+
+    def close_window(self, name: str) -> Window | None:
+        """Close window ``name`` on the meter (None where this process samples nothing) and note the
+        samplers' health at the edge."""
+        assert self.meter is not None
+        window = self.meter.close_window(name)
+        self._health(name)
+        return window
+
+    def window(self, name: str, body: Callable[[], Any]) -> tuple[Window, Any]:
+        """Measure ``body`` as window ``name`` (through the coordinator)."""
+        return self.coordinator.window(self, name, body)
 
     def _health(self, window: str) -> None:
+        assert self.setup is not None
         seen = {(i.code, i.message) for i in self.issues}
-        for s in self.samplers:
-            for item in _safe(s.health, [], self.cfg.read_timeout_s):
+        for s in self.setup.samplers:
+            for item in guarded_call(s.health, [], self.cfg.read_timeout_s):
                 key = (item.get("code", "health"), item.get("message", ""))
                 if key not in seen:
                     seen.add(key)
                     self.issues.append(Issue(code=key[0], message=key[1], window=window))
 
     def _sleep(self, seconds: float, phase: str) -> None:
+        assert self.meter is not None
         end = self.clock.now_ns() + int(seconds * 1e9)
         while (left := end - self.clock.now_ns()) > 0:
             self.meter.check()
             self.clock.sleep(min(left / 1e9, 0.1))
             self.progress(phase, seconds - max(end - self.clock.now_ns(), 0) / 1e9, seconds, "")
 
+    # --- phases ------------------------------------------------------------------------------
+
     def _idle(self) -> None:
         cfg = self.cfg
+        assert self.result is not None
         if cfg.idle_s <= 0:
             self.issues.append(Issue(code="no_idle_baseline", message="idle baseline skipped (--idle 0)"))
             return
@@ -257,44 +210,31 @@ class Runner:
         def body() -> None:
             n = max(1, int(cfg.idle_s))
             for k in range(n):
-                w, _ = self._window(f"idle.{k + 1}", lambda: self._sleep(cfg.idle_s / n, "idle"))
+                w, _ = self.window(f"idle.{k + 1}", lambda: self._sleep(cfg.idle_s / n, "idle"))
                 if w.mean_power_w is not None:
                     blocks.append(w.mean_power_w)
 
-        window, _ = self._window("idle", body)
+        window, _ = self.window("idle", body)
         self.windows.append(window)
-        from bench.analysis.stats import summarize
-
         spread = summarize(blocks)["std"]
         self.result.idle = IdleBaseline(window="idle", duration_s=window.duration_s, energy_j=window.energy_j,
                                         power_w=window.mean_power_w, power_std_w=spread, clean=window.clean)
         self._checkpoint()
 
-    def _steps_for(self, wl: Workload, seconds: float, interruptible: bool = False) -> tuple[int, bool]:
-        """Run whole steps until ``seconds`` have passed; return (steps, stopped by a signal).
-
-        A measured window runs to its end after a first signal (the result keeps it); warm-up
-        (``interruptible``) stops at the next step.
-        """
-        end = self.clock.now_ns() + int(seconds * 1e9)
-        steps = 0
-        while True:
-            wl.step()
-            steps += 1
-            if self.clock.now_ns() >= end or (interruptible and self.stop_event.is_set()):
-                return steps, self.stop_event.is_set()
-            if steps % 16 == 0:
-                self.meter.check()
+    def _steps(self, wl: Workload, seconds: float, interruptible: bool = False) -> tuple[int, bool]:
+        return self.coordinator.steps(self, wl, seconds, interruptible)
 
     def _workload(self, name: str, wl: Workload) -> WorkloadResult:
         cfg = self.cfg
+        assert self.result is not None and self.setup is not None
+        device = self.setup.device
         wr = WorkloadResult(workload=name, kind=wl.kind, status="running", unit=wl.unit,
                             params=wl.params.to_dict(), settings=dict(wl.settings))
         self.result.workloads.append(wr)  # in the provisional result from the start
         try:
             self.progress("setup", 0, 1, name)
-            self.device.reset_peak_memory()
-            info = wl.setup(self.device)
+            device.reset_peak_memory()
+            info = wl.setup(device)
             wr.settings, wr.optimizations = info.settings, info.optimizations
             wr.units_per_step, wr.flops_per_unit = info.units_per_step, info.flops_per_unit
             wr.parameters, wr.memory_bytes = info.parameters, info.memory_bytes
@@ -305,12 +245,12 @@ class Runner:
                 if self.stop_event.is_set():
                     break
                 self.progress("repeat", r - 1, cfg.repeats, f"{name} repeat {r}/{cfg.repeats}")
-                window, (steps, _) = self._window(f"{name}/repeat.{r}", lambda: self._steps_for(wl, cfg.duration_s))
+                window, (steps, _) = self.window(f"{name}/repeat.{r}", lambda: self._steps(wl, cfg.duration_s))
                 self.windows.append(window)
                 wr.repeats.append(repeat_figures(r, window, steps * info.units_per_step, steps, idle_w))
                 self._checkpoint()
                 self.progress("repeat", r, cfg.repeats, f"{name} repeat {r}/{cfg.repeats}")
-            wr.peak_memory_bytes = self.device.memory_stats().get("peak_bytes")
+            wr.peak_memory_bytes = device.memory_stats().get("peak_bytes")
             wr.aggregate = aggregate(wr.repeats, info.flops_per_unit)
             wr.status = "complete" if len(wr.repeats) == cfg.repeats else "interrupted"
             if wr.status == "interrupted":
@@ -322,7 +262,7 @@ class Runner:
             wr.status, wr.reason = "interrupted", "stopped at once by a second signal"
             raise
         except Exception as exc:  # the workload failed: record, free, go on
-            err = self.device.translate_error(exc)
+            err = device.translate_error(exc)
             wr.status = "failed"
             wr.reason = f"{type(err).__name__}: {err}".splitlines()[0][:300]
             wr.issues.append(Issue(code="workload_error", message=wr.reason, severity="error"))
@@ -331,7 +271,7 @@ class Runner:
             try:
                 wl.teardown()
             finally:
-                self.device.empty_cache()
+                device.empty_cache()
         return wr
 
     def _warmup(self, name: str, wl: Workload) -> dict[str, Any]:
@@ -342,38 +282,55 @@ class Runner:
         steps = 0
         steady = False
         block = 0
+
+        def elapsed() -> float:
+            return self.coordinator.elapsed_s(self, (self.clock.now_ns() - start) / 1e9)
+
         while True:
             block += 1
-            elapsed = self._elapsed_s(start)
-            self.progress("warmup", min(elapsed, cfg.warmup_max_s), cfg.warmup_max_s, f"{name} warm-up")
-            window, (n, stopped) = self._window(f"{name}/warmup.{block}", 
-                                           lambda: self._steps_for(wl, 1.0, interruptible=True))
+            done = elapsed()
+            self.progress("warmup", min(done, cfg.warmup_max_s), cfg.warmup_max_s, f"{name} warm-up")
+            window, (n, stopped) = self.window(f"{name}/warmup.{block}",
+                                               lambda: self._steps(wl, 1.0, interruptible=True))
             steps += n
             if window.mean_power_w is not None:
                 powers.append(window.mean_power_w)
-            elapsed = self._elapsed_s(start)
-            if len(powers) >= 2 and elapsed >= cfg.warmup_min_s:
+            done = elapsed()
+            if len(powers) >= 2 and done >= cfg.warmup_min_s:
                 a, b = powers[-2], powers[-1]
                 if a > 0 and abs(b - a) / a <= cfg.warmup_tolerance:
                     steady = True
                     break
-            if elapsed >= cfg.warmup_max_s or stopped:
+            if done >= cfg.warmup_max_s or stopped:
                 break
         if not steady:
             self.issues.append(Issue(code="warmup_not_steady", window=f"{name}/warmup",
                                      message=f"{name}: power not steady within {cfg.warmup_tolerance:.0%} "
-                                     f"after {elapsed:.1f} s of warm-up"))
-        return {"duration_s": elapsed, "steps": steps, "blocks": block, "steady": steady,
+                                     f"after {done:.1f} s of warm-up"))
+        return {"duration_s": done, "steps": steps, "blocks": block, "steady": steady,
                 "block_power_w": powers[-5:]}
 
-    def _finish(self, status: str, reason: str | None) -> None:
-        from bench.result import trace as trace_mod
+    # --- the end -----------------------------------------------------------------------------
 
+    def _finish(self, status: str, reason: str | None) -> None:
+        status, reason = self.coordinator.conclude(self, status, reason)
+        if self.coordinator.writes_result:
+            self.seal(status, reason)
+
+    def close_samplers(self) -> None:
+        """Stop the meter and release every sampler (each close guarded: a hung library cannot hold the run)."""
+        assert self.meter is not None and self.setup is not None
         self.meter.stop()
+        for s in self.setup.samplers:
+            guarded_call(s.close, None, self.cfg.read_timeout_s)
+
+    def seal(self, status: str, reason: str | None) -> None:
+        """Stop measuring, finalise the trace, assess the result and write it; a folder that cannot take it
+        sends it to a rescue folder (:class:`StorageError` names where)."""
+        assert self.meter is not None and self.result is not None and self.folder is not None
+        self.close_samplers()
         if self.meter.error is not None and status == "complete":
             status, reason = "incomplete", f"sensor failed: {self.meter.error}"
-        for s in self.samplers:
-            _safe(s.close, None, self.cfg.read_timeout_s)
         res = self.result
         res.status, res.reason = status, reason
         res.windows, res.issues = list(self.windows), list(self.issues)
@@ -388,13 +345,10 @@ class Runner:
             res.trace.path = trace_mod.STREAM_FILE
             res.issues.append(Issue(code="trace_not_finalized", severity="error",
                                     message=f"trace left as {trace_mod.STREAM_FILE}: {exc}"))
-        _score_hooks(res)
-        _validity_hook(res, self.folder)
+        assess(res, self.folder)
         try:
             write_result(res, self.folder)
         except OSError as exc:
-            rescue = _rescue(res, exc)
+            rescue = rescue_result(res, exc)
             raise StorageError(f"could not write the result to {self.folder} ({exc.strerror or exc}); "
                                f"saved it to {rescue}") from None
-
-

@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from bench import plugins
 from bench.errors import (  # re-exported: a plugin needs only this module
     SamplerDeviceLost,
     SamplerError,
@@ -29,6 +30,7 @@ from bench.errors import (  # re-exported: a plugin needs only this module
 __all__ = [
     "Availability",
     "Capabilities",
+    "check_sampler_class",
     "PowerKind",
     "Reading",
     "Sampler",
@@ -174,6 +176,11 @@ class Sampler(ABC):
         Each item is ``{"code": ..., "message": ...}``. Default: nothing to report.
         """
         return []
+
+
+def check_sampler_class(obj: Any, name: str) -> list[str]:
+    """What is wrong with ``obj`` as the sampler registered as ``name`` (empty when it keeps the contract)."""
+    return plugins.class_contract(obj, name, Sampler, "name", ("is_available", "open"))
 
 
 def finite_or_none(value: float | None) -> float | None:

@@ -313,7 +313,7 @@ class EstimateSampler(Sampler):
         if options.get("cpu_name"):
             cpu_name = str(options["cpu_name"])
         else:
-            from bench.devices import cpu_model_name
+            from bench.devices.cpu import cpu_model_name
 
             cpu_name = cpu_model_name()
         rated = rated_power(cpu_name, options.get("rated_power_w"), options.get("rated_power_source"))

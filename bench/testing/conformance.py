@@ -178,14 +178,14 @@ FakeFactory = Callable[[], Any]  # returns a context manager yielding Conformanc
 
 def find_fake(cls: type, name: str) -> tuple[FakeFactory | None, str]:
     """The plugin's fake and where it came from (or None and why not)."""
-    from bench import plugins
+    from bench import contracts
     from bench.errors import PluginError, UsageError
 
     method = getattr(cls, "conformance_fake", None)
     if callable(method):
         return method, f"{cls.__qualname__}.conformance_fake"
     try:
-        return plugins.load("fakes", name), f"bench.fakes entry point {name!r}"
+        return contracts.load("fakes", name), f"bench.fakes entry point {name!r}"
     except UsageError:
         return None, "the plugin provides no fake (conformance_fake classmethod or bench.fakes entry point)"
     except PluginError as exc:
@@ -197,12 +197,12 @@ def hardware_device(cls: type, name: str, device: str | None) -> tuple[str | Non
     if device:
         ok, reason = safe_available(cls, device)
         return (device, "") if ok else (None, f"{device}: {reason or 'not available'}")
-    from bench import plugins
+    from bench import contracts, plugins
 
     reasons = []
     for type_ in plugins.names("devices"):
         try:
-            backend = plugins.load("devices", type_)
+            backend = contracts.load("devices", type_)
             if name not in getattr(backend, "default_samplers", ()):
                 continue
             specs = backend.probe()
@@ -219,18 +219,18 @@ def hardware_device(cls: type, name: str, device: str | None) -> tuple[str | Non
 
 def _resolve(target: str | type) -> tuple[type | None, str, str, str]:
     """(class, name, package, problem) for a sampler name or class."""
-    from bench import plugins
+    from bench import contracts, plugins
     from bench.errors import BenchError
 
     if isinstance(target, str):
         ref = next((r for r in plugins.inventory("samplers") if r.name == target), None)
         package = f"{ref.package} {ref.version}".strip() if ref else "?"
         try:
-            return plugins.load("samplers", target), target, package, ""
+            return contracts.load("samplers", target), target, package, ""
         except BenchError as exc:
             return None, target, package, str(exc)
     name = str(getattr(target, "name", "") or getattr(target, "__name__", "?"))
-    problems = plugins.check_contract("samplers", target, name)
+    problems = contracts.check("samplers", target, name)
     return target, name, getattr(target, "__module__", "?"), "; ".join(problems)
 
 

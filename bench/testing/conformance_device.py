@@ -14,7 +14,15 @@ import json
 from typing import Any
 
 from bench.errors import DeviceError
-from bench.testing.conformance import FAIL, PASS, SKIP, CheckResult, Report, call_with_timeout, real_time
+from bench.testing.conformance import (
+    FAIL,
+    PASS,
+    SKIP,
+    CheckResult,
+    Report,
+    call_with_timeout,
+    real_time,
+)
 
 DEVICE_CHECKS = ("contract", "probe", "open_absent", "open", "name", "identity", "memory_stats", "synchronize",
                  "supports_dtype", "torch_device", "default_samplers")
@@ -22,7 +30,7 @@ DEVICE_CHECKS = ("contract", "probe", "open_absent", "open", "name", "identity",
 
 def run_device_conformance(target: str | type, *, fake: bool | None = None, timeout_s: float = 10.0) -> Report:
     """Run the device checks on the backend ``target`` (entry-point name or class)."""
-    from bench import plugins
+    from bench import contracts, plugins
     from bench.errors import BenchError
 
     name = target if isinstance(target, str) else str(getattr(target, "type", "?"))
@@ -31,7 +39,7 @@ def run_device_conformance(target: str | type, *, fake: bool | None = None, time
         ref = next((r for r in plugins.inventory("devices") if r.name == target), None)
         package = f"{ref.package} {ref.version}" if ref else "?"
         try:
-            cls = plugins.load("devices", target)
+            cls = contracts.load("devices", target)
         except BenchError as exc:
             report = Report(name, "devices", package, None, "absent", "the plugin could not be loaded")
             report.checks = [CheckResult("contract", FAIL, str(exc))]
@@ -39,7 +47,7 @@ def run_device_conformance(target: str | type, *, fake: bool | None = None, time
             return report
     else:
         cls, package = target, getattr(target, "__module__", "?")
-    problems = plugins.check_contract("devices", cls, name)
+    problems = contracts.check("devices", cls, name)
     report = Report(name, "devices", package, None, "absent")
     report.checks.append(CheckResult("contract", FAIL if problems else PASS, "; ".join(problems) or
                                      "subclass of Device; type, probe, open, torch_device, synchronize, name"))
@@ -179,7 +187,7 @@ def _torch_device(dev: Any) -> CheckResult:
 
 
 def _samplers(dev: Any) -> CheckResult:
-    from bench import plugins
+    from bench import contracts, plugins
     from bench.testing.conformance import safe_available
 
     installed = set(plugins.names("samplers"))
@@ -188,7 +196,7 @@ def _samplers(dev: Any) -> CheckResult:
         return CheckResult("default_samplers", FAIL, f"default samplers {missing or '(none)'} are not installed")
     answers = {}
     for s in dev.default_samplers:
-        ok, reason = safe_available(plugins.load("samplers", s), dev.spec)
+        ok, reason = safe_available(contracts.load("samplers", s), dev.spec)
         answers[s] = "available" if ok else reason
     if not any(v == "available" for v in answers.values()):
         return CheckResult("default_samplers", FAIL, f"none of the default samplers can measure {dev.spec}", answers)

@@ -26,7 +26,7 @@ RAPL_WATTS = {"package": 95.0, "dram": 12.0}
 @contextlib.contextmanager
 def nvml_fake() -> Iterator[ConformanceSetup]:
     """One H100 on the fake NVML (instant-power field and energy counter), at a steady 300 W."""
-    from bench.testing.fake_nvml import Fault, FakeGpu, FakeNvml, PowerTimeline
+    from bench.testing.fake_nvml import FakeGpu, FakeNvml, Fault, PowerTimeline
 
     clock = SimClock()
     nvml = FakeNvml([FakeGpu(NVML_GPU, power=PowerTimeline.constant(NVML_POWER_W))], clock)

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 from bench.errors import SamplerError
 from bench.samplers.base import PowerKind, Reading
-from bench.testing.conformance import ABSENT_DEVICE, FAIL, PASS, SKIP, CheckResult, call_with_timeout, real_time
+from bench.testing.conformance import (
+    ABSENT_DEVICE,
+    FAIL,
+    PASS,
+    SKIP,
+    CheckResult,
+    call_with_timeout,
+    real_time,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from bench.testing.conformance_checks import Ctx

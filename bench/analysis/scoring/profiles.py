@@ -21,8 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bench.errors import ConfigError
 from bench.analysis.scoring.datafile import read_toml, validate
+from bench.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

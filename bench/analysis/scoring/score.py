@@ -13,12 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bench import __version__
-from bench.result.model import Quality, Result, Stat, WorkloadResult
 from bench.analysis.scoring.footprint import FootprintFactors
 from bench.analysis.scoring.profiles import HardwareProfile, match_profile
 from bench.analysis.scoring.quality import assess_quality, weakest
 from bench.analysis.scoring.standard import Standard, WorkloadRule
+from bench.result.model import Quality, Result, Stat, WorkloadResult
+from bench.version import __version__
 
 log = logging.getLogger(__name__)
 PARAMETER_TOLERANCE = 1.25  # a model this many times off the standard's reference size gets a warning

@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bench.errors import ConfigError, UsageError
 from bench.analysis.scoring.datafile import read_toml, validate
+from bench.errors import ConfigError, UsageError
 
 SHIPPED_DIR = Path(__file__).resolve().parents[3] / "standards"
 GRADES = ("A", "B", "C", "D", "E", "F", "G")

@@ -1,7 +1,8 @@
-"""The runner of one rank of a distributed run (see ``docs/distributed.md``).
+"""One rank of a distributed run as the runner's coordinator (see ``docs/distributed.md``).
 
 Every rank runs the same :class:`~bench.run.runner.Runner` flow on its own device (``<type>:LOCAL_RANK``,
-or ``cpu``); what differs is done at the runner's hook points:
+or ``cpu``), given a :class:`DistributedCoordinator`; what differs is decided at the coordinator's
+agreement points:
 
 - one meter per node: the node's local rank 0 (its *leader*) samples every device of the node,
   used by a rank or not, so no device is measured twice; the other ranks hold no sampler;
@@ -25,22 +26,31 @@ import logging
 import os
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bench.devices import Device, open_device, parse_spec
-from bench.distributed.launch import DistEnv
 from bench.distributed.comm import Comm, PeerLost, backend_for
+from bench.distributed.env import DistEnv
 from bench.distributed.merge import merge_windows
 from bench.distributed.node import (
     AgreedStop,
-    NullMeter,
     RankWorkload,
     assign_nodes,
     error_kind,
     open_node_samplers,
 )
-from bench.errors import BenchError, DeviceError, SamplerError, StorageError, UsageError, WorkloadError
+from bench.errors import (
+    BenchError,
+    DeviceError,
+    SamplerError,
+    StorageError,
+    UsageError,
+    WorkloadError,
+)
+from bench.guarded import guarded_call
+from bench.meter.meter import Meter, NullMeter, WindowMeter
 from bench.result.model import (
     ChannelInfo,
     Distributed,
@@ -53,24 +63,31 @@ from bench.result.model import (
     Window,
     WindowBreakdown,
 )
-from bench.run.runner import RunConfig, Runner, _run_folder, _safe, make_workload
+from bench.run.coordinator import RunSetup
+from bench.run.folder import make_run_folder
+from bench.run.workloads import make_workload
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bench.run.runner import Runner
 
 log = logging.getLogger(__name__)
 
 MARKER = ".bench-shared-check"
+T = TypeVar("T")
 
 
-class DistributedRunner(Runner):
-    """One rank of a distributed run; see the module docstring."""
+class DistributedCoordinator:
+    """One rank of a distributed run: the agreement points of :class:`~bench.run.runner.Runner` as collectives.
+    See the module docstring."""
 
-    def __init__(self, cfg: RunConfig, env: DistEnv, timeout_s: float = 600.0, progress: Any = None,
-                 clock: Any = None) -> None:
-        super().__init__(cfg, progress, clock)
+    def __init__(self, env: DistEnv, timeout_s: float = 600.0) -> None:
         self.env = env
         self.comm = Comm(env, timeout_s)
         self.stop_event = AgreedStop()
         self.comm.on_lost(lambda message: self.stop_event.agree())
-        self.samplers = []
+        self.run: Runner | None = None
+        self.samplers: list[Any] = []
+        self.workloads: list[tuple[str, RankWorkload]] = []
         self.is_leader = False
         self.node = 0
         self.views: list[dict[str, Any]] = []
@@ -118,22 +135,31 @@ class DistributedRunner(Runner):
 
     # --- set-up -----------------------------------------------------------------------------------
 
-    def prepare(self) -> None:
+    @property
+    def writes_result(self) -> bool:
+        """Global rank 0 writes the one result."""
+        return self.env.rank == 0
+
+    def open(self, run: "Runner") -> RunSetup:
         """Join the run, check every rank runs the same harness, open devices, workloads and node samplers."""
-        type_, _ = parse_spec(self.cfg.device)
-        err = None
+        self.run = run
+        cfg = run.cfg
+        type_, _ = parse_spec(cfg.device)
+        device, err = None, None
         try:
-            self.device = self._open_rank_device(type_)
+            device = self._open_rank_device(type_)
         except BenchError as exc:
             err = exc
         self.comm.init(backend_for(type_))
-        self._handshake(err)
-        self.agree(self._attempt(self._make_workloads), "workload set-up")
-        self.agree(self._attempt(self._open_node_samplers) if self.is_leader else None, "opening the samplers")
+        self._handshake(device, err)
+        assert device is not None  # a rank that could not open its device failed the hand-shake on every rank
+        self.agree(self._attempt(lambda: self._make_workloads(cfg, device)), "workload set-up")
+        self.agree(self._attempt(lambda: self._open_node_samplers(cfg, device)) if self.is_leader else None,
+                   "opening the samplers")
         self.views = self.comm.gather_all(self._view() if self.is_leader else None, "sampler exchange")
         self.views = sorted((v for v in self.views if v), key=lambda v: v["node"])
-        self.sampler_name = self.views[0]["sampler"]
         self.comm.start_heartbeat()
+        return RunSetup(device, list(self.workloads), list(self.samplers), self.views[0]["sampler"])
 
     def _open_rank_device(self, type_: str) -> Device:
         if type_ == "cpu":
@@ -150,14 +176,14 @@ class DistributedRunner(Runner):
             torch.cuda.set_device(dev.torch_device)
         return dev
 
-    def _handshake(self, err: BaseException | None) -> None:
+    def _handshake(self, device: Device | None, err: BaseException | None) -> None:
         import torch
 
-        import bench
+        from bench import version
 
         mine = {"rank": self.env.rank, "local_rank": self.env.local_rank, "node_rank": self.env.node_rank,
-                "host": self.comm.host, "pid": os.getpid(), "version": bench.__version__,
-                "torch": torch.__version__, "device": self.device.describe() if err is None else {},
+                "host": self.comm.host, "pid": os.getpid(), "version": version.__version__,
+                "torch": torch.__version__, "device": device.describe() if device is not None else {},
                 "error": None if err is None else f"{type(err).__name__}: {err}".splitlines()[0]}
         infos = self.comm.gather_all(mine, "the hand-shake")
         self.comm.infos = infos
@@ -166,36 +192,39 @@ class DistributedRunner(Runner):
         self.mates = [i for i in infos if i["node"] == self.node]
         self.is_leader = self.env.rank == min(i["rank"] for i in self.mates)
 
-    def _make_workloads(self) -> None:
+    def _make_workloads(self, cfg: Any, device: Device) -> None:
         self.workloads = []
-        for name, params in self.cfg.workloads:
-            wl = make_workload(name, dataclasses.replace(params, seed=params.seed + self.env.rank))
-            if not self.device.supports_dtype(wl.settings["dtype"]):
-                raise UsageError(f"device {self.device.spec} cannot run {name} in {wl.settings['dtype']}; "
-                                 "try --dtype fp32")
+        for name, params in cfg.workloads:
+            wl = make_workload(name, dataclasses.replace(params, seed=params.seed + self.env.rank), device)
             self.workloads.append((name, RankWorkload(wl, self)))
 
-    def _open_node_samplers(self) -> None:
-        self.node_samplers = open_node_samplers(self.device, self.mates, self.cfg, self.node)
+    def _open_node_samplers(self, cfg: Any, device: Device) -> None:
+        self.node_samplers = open_node_samplers(device, self.mates, cfg, self.node)
         self.samplers = self.node_samplers.samplers
-        self.sampler_name = self.node_samplers.sampler_name
 
     def _view(self) -> dict[str, Any]:
         infos = [ChannelInfo(channel=s.channel, sampler=s.name, capabilities=s.capabilities.to_dict(),
-                             describe=_safe(s.describe)).model_dump(mode="json") for s in self.samplers]
+                             describe=guarded_call(s.describe)).model_dump(mode="json") for s in self.samplers]
         ns = self.node_samplers
         return {"node": self.node, "host": self.comm.host, "leader": self.env.rank, "sampler": ns.sampler_name,
                 "ranks": [i["rank"] for i in self.mates], "used": sorted(ns.used), "channels": infos,
                 "devices": [d.model_dump(mode="json") for d in ns.devices]}
 
-    # --- hooks of the base runner -----------------------------------------------------------------
+    @property
+    def issues(self) -> list[Issue]:
+        """The run's issues (every rank keeps its own list; rank 0's are written)."""
+        assert self.run is not None
+        return self.run.issues
 
-    def _make_folder(self) -> Path:
+    # --- the runner's agreement points ------------------------------------------------------------
+
+    def make_folder(self, run: "Runner") -> Path | None:
         """Rank 0 makes the run folder; every leader learns whether it shares that file system."""
+        cfg = run.cfg
         made, err = None, None
         if self.env.rank == 0:
             try:
-                made = super()._make_folder()
+                made = make_run_folder(cfg.out, cfg.name, cfg.device, cfg.label)
                 (made / MARKER).write_text(self.run_id)
             except (BenchError, OSError) as exc:
                 err = exc
@@ -205,93 +234,89 @@ class DistributedRunner(Runner):
         folder, err = None, None
         if self.is_leader and self.env.rank != 0:
             try:
-                folder = self._node_folder(Path(path))
+                folder = self._node_folder(cfg, Path(path))
             except (BenchError, OSError) as exc:
                 err = exc
         self.agree(err, "making the node folders")
         if made is not None:
             (made / MARKER).unlink(missing_ok=True)
             return made
-        return folder  # type: ignore[return-value]  # None on a rank that keeps no files
+        return folder  # None on a rank that keeps no files
 
-    def _node_folder(self, shared: Path) -> Path:
+    def _node_folder(self, cfg: Any, shared: Path) -> Path:
         marker = shared / MARKER
         self.shared_fs = marker.is_file() and marker.read_text().strip() == self.run_id
-        base = shared if self.shared_fs else _run_folder(dataclasses.replace(self.cfg, name=shared.name))
+        base = shared if self.shared_fs else make_run_folder(cfg.out, shared.name, cfg.device, cfg.label)
         work = base / f"node-{self.node}"
         work.mkdir(parents=True, exist_ok=True)
         return work
 
-    def _make_meter(self) -> Any:
-        return super()._make_meter() if self.is_leader else NullMeter()
+    def make_meter(self, run: "Runner", build: Callable[[], Meter]) -> WindowMeter:
+        """One meter per node: its leader samples every device of the node; the other ranks sample nothing."""
+        return build() if self.is_leader else NullMeter()
 
-    def _save(self) -> None:
-        if self.env.rank == 0:
-            super()._save()
-
-    def _skeleton(self) -> Result:
-        res = super()._skeleton()
-        res.run_id = self.run_id
+    def describe(self, run: "Runner", result: Result) -> None:
+        result.run_id = self.run_id
         node0 = self.views[0]
-        res.measurement.sampler = node0["sampler"]
-        res.measurement.channels = [ChannelInfo.model_validate(c) for c in node0["channels"]
-                                    if c["channel"] in node0["used"]]
+        result.measurement.sampler = node0["sampler"]
+        result.measurement.channels = [ChannelInfo.model_validate(c) for c in node0["channels"]
+                                       if c["channel"] in node0["used"]]
         ranks = [RankInfo(rank=i["rank"], local_rank=i["local_rank"], node=i["node"], host=i["host"], pid=i["pid"],
                           device=i["device"]) for i in self.comm.infos or []]
         nodes = [NodeInfo(node=v["node"], host=v["host"], leader=v["leader"], ranks=v["ranks"],
                           devices=[NodeDevice.model_validate(d) for d in v["devices"]],
                           channels=[ChannelInfo.model_validate(c) for c in v["channels"]],
                           trace=None) for v in self.views]
-        res.distributed = Distributed(launcher=self.env.launcher, backend=self.comm.backend,
-                                      world_size=self.env.world_size, nnodes=len(self.views), ranks=ranks, nodes=nodes)
-        return res
+        result.distributed = Distributed(launcher=self.env.launcher, backend=self.comm.backend,
+                                         world_size=self.env.world_size, nnodes=len(self.views), ranks=ranks,
+                                         nodes=nodes)
 
-    def _elapsed_s(self, start_ns: int) -> float:
-        return self.comm.from_rank0(super()._elapsed_s(start_ns), "the warm-up clock")
+    def elapsed_s(self, run: "Runner", seconds: float) -> float:
+        return self.comm.from_rank0(seconds, "the warm-up clock")
 
-    def _window(self, name: str, body: Callable[[], Any]) -> tuple[Window, Any]:
+    def window(self, run: "Runner", name: str, body: Callable[[], T]) -> tuple[Window, T]:
+        """Every rank synchronises its device, they agree, the leaders open, they agree again, run, sync, agree,
+        and the leaders close; the leaders' windows are merged into the one every rank sees."""
         self._stack.append(name)
         try:
-            return self._aligned_window(name, body)
+            return self._aligned_window(run, name, body)
         finally:
             self._stack.pop()
 
-    def _aligned_window(self, name: str, body: Callable[[], Any]) -> tuple[Window, Any]:
-        def edge() -> None:
-            self.meter.check()
-            self.device.synchronize()
-
-        self.agree(self._attempt(edge), f"opening {name}")
-        self.agree(self._attempt(lambda: self.meter.open_window(name)), f"opening {name}")
+    def _aligned_window(self, run: "Runner", name: str, body: Callable[[], T]) -> tuple[Window, T]:
+        meter = run.meter
+        assert meter is not None and run.setup is not None
+        device = run.setup.device
+        self.agree(self._attempt(run.edge_ready), f"opening {name}")
+        self.agree(self._attempt(lambda: meter.open_window(name)), f"opening {name}")
         out, err = None, None
         try:
             out = body()
-            self.device.synchronize()
+            device.synchronize()
         except (PeerLost, KeyboardInterrupt):
-            self._close_quietly(name)
+            self._close_quietly(run, name)
             raise
         except Exception as exc:
             err = exc
         try:
             self.agree(err, name)
         except BaseException:
-            self._close_quietly(name)
+            self._close_quietly(run, name)
             raise
         window = None
 
         def close() -> None:
             nonlocal window
-            window = self.meter.close_window(name)
-            self._health(name)
-            self.meter.check()
+            window = run.close_window(name)
+            meter.check()
 
         err = self._attempt(close)
-        return self._merge(name, window, err), out
+        return self._merge(name, window, err), out  # type: ignore[return-value]
 
-    def _close_quietly(self, name: str) -> None:
-        if self.is_leader:
+    def _close_quietly(self, run: "Runner", name: str) -> None:
+        if self.is_leader and run.meter is not None:
             try:
-                self.meter.close_window(name)
+                run.meter.close_window(name)
             except Exception:
                 pass
 
@@ -309,15 +334,17 @@ class DistributedRunner(Runner):
             self.breakdowns.append(breakdown)
         return merged
 
-    def _steps_for(self, wl: Any, seconds: float, interruptible: bool = False) -> tuple[int, bool]:
+    def steps(self, run: "Runner", wl: Any, seconds: float, interruptible: bool = False) -> tuple[int, bool]:
         """Whole steps until ``seconds`` have passed on the first rank; every rank stops at the same step."""
-        end = self.clock.now_ns() + int(seconds * 1e9)
+        meter = run.meter
+        assert meter is not None
+        end = run.clock.now_ns() + int(seconds * 1e9)
         steps = 0
         while True:
             err = self._attempt(wl.step)
             steps += 1
-            sensor = self._attempt(self.meter.check)
-            flags = self.comm.max_ints([int(self.clock.now_ns() >= end), int(self.stop_event.pending()),
+            sensor = self._attempt(meter.check)
+            flags = self.comm.max_ints([int(run.clock.now_ns() >= end), int(self.stop_event.pending()),
                                         self.env.rank + 1 if err else 0, self.env.rank + 1 if sensor else 0],
                                        "a step")
             if flags[1]:
@@ -336,53 +363,56 @@ class DistributedRunner(Runner):
 
     # --- the end ----------------------------------------------------------------------------------
 
-    def _finish(self, status: str, reason: str | None) -> None:
+    def conclude(self, run: "Runner", status: str, reason: str | None) -> tuple[str, str | None]:
+        """Gather every node's trace summary; rank 0 fills the distributed block (the runner then seals)."""
         if self.comm.lost:
             status, reason = "failed", self.comm.lost
         # a second signal stops at once: no more collectives (the other ranks may be anywhere)
         at_once = isinstance(sys.exc_info()[1], KeyboardInterrupt)
         summary = None
         if self.is_leader and self.env.rank != 0:
-            summary = self._finish_node()
-        elif not self.is_leader:
-            self.meter.stop()
+            summary = self._finish_node(run)
+        elif not self.is_leader and run.meter is not None:
+            run.meter.stop()
         summaries: list[Any] = []
         if not self.comm.lost and not at_once:
             try:
                 summaries = self.comm.gather_all(summary, "collecting the nodes' traces")
             except PeerLost as exc:
                 status, reason = "failed", str(exc)
-        self.result.status, self.result.reason = status, reason
+        if run.result is not None:
+            run.result.status, run.result.reason = status, reason
         if self.env.rank == 0:
-            self._fill_distributed([s for s in summaries if s], reason if self.comm.lost else None)
-            super()._finish(status, reason)
+            self._fill_distributed(run, [s for s in summaries if s], reason if self.comm.lost else None)
+        return status, reason
 
-    def _finish_node(self) -> dict[str, Any]:
+    def _finish_node(self, run: "Runner") -> dict[str, Any]:
         """A non-zero node's leader: stop, seal its trace as trace.node-N.parquet, say where it is."""
         from bench.result import trace as trace_mod
-        from bench.run.provenance import host_provenance
         from bench.result.io import file_sha256
+        from bench.run.provenance import host_provenance
 
-        self.meter.stop()
-        for s in self.samplers:
-            _safe(s.close)
-        base, name = self.folder.parent, f"trace.node-{self.node}.parquet"
-        ref, issues = TraceRef(path="missing", rows=self.meter.writer.rows if self.meter.writer else 0,
-                               t0_ns=self.meter.t0_ns), [i.model_dump(mode="json") for i in self.issues]
+        meter, folder = run.meter, run.folder
+        assert meter is not None and folder is not None
+        run.close_samplers()
+        base, name = folder.parent, f"trace.node-{self.node}.parquet"
+        ref, issues = TraceRef(path="missing", rows=meter.writer.rows if meter.writer else 0,
+                               t0_ns=meter.t0_ns), [i.model_dump(mode="json") for i in self.issues]
         try:
-            os.replace(trace_mod.finalize(self.folder), base / name)
-            self.folder.rmdir()
+            os.replace(trace_mod.finalize(folder), base / name)
+            folder.rmdir()
             ref.path, ref.sha256 = name, file_sha256(base / name)
             where = str((base / name).resolve())
         except Exception as exc:  # the stream file stays, readable as it is
-            where = str((self.folder / trace_mod.STREAM_FILE).resolve())
+            where = str((folder / trace_mod.STREAM_FILE).resolve())
             issues.append(Issue(code="trace_not_finalized", severity="error",
                                 message=f"node {self.node}: trace left as {where}: {exc}").model_dump(mode="json"))
         return {"node": self.node, "trace": ref.model_dump(mode="json"), "path": where,
                 "shared": getattr(self, "shared_fs", False), "issues": issues, "provenance": host_provenance()}
 
-    def _fill_distributed(self, summaries: list[dict[str, Any]], failure: str | None) -> None:
-        d = self.result.distributed
+    def _fill_distributed(self, run: "Runner", summaries: list[dict[str, Any]], failure: str | None) -> None:
+        assert run.result is not None
+        d = run.result.distributed
         assert d is not None
         d.windows = list(self.breakdowns)
         d.workloads = [wl.record for _, wl in self.workloads]
@@ -402,7 +432,7 @@ class DistributedRunner(Runner):
             node.trace_host_path = None if s["shared"] and node.trace.path != "missing" else s["path"]
             node.provenance = s["provenance"]
             node.issues = [i for i in map(Issue.model_validate, s["issues"]) if (i.code, i.message) not in known]
-            self.issues += [i.model_copy(update={"message": f"node {s['node']}: {i.message}"}) for i in node.issues]
+            self.issues.extend(i.model_copy(update={"message": f"node {s['node']}: {i.message}"}) for i in node.issues)
         for n in d.nodes:
             if n.node != 0 and n.trace is None:
                 n.trace_location = "missing"

@@ -1,14 +1,13 @@
-"""Torch device strings -> what the runner needs: sync, identity, memory, default samplers.
+"""The device contract: a torch device string -> what the runner needs (sync, identity, memory, default
+samplers), and how device backends are found.
 
-A device backend is a :class:`Device` subclass registered under ``bench.devices`` by its torch
-device type (``cpu``, ``cuda``, or a vendor's ``npu``/``xpu``/``hpu``). Nothing outside this module
-and the samplers names a vendor.
+A device backend is a :class:`Device` subclass registered under ``bench.devices`` by its torch device type
+(``cpu``, ``cuda``, or a vendor's ``npu``/``xpu``/``hpu``). Nothing outside the backend modules and the
+samplers names a vendor.
 """
 
 from __future__ import annotations
 
-import os
-import platform
 import re
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -102,140 +101,21 @@ class Device(ABC):
         return {"spec": self.spec, "type": self.type, "name": self.name(), **self.identity()}
 
 
-def cpu_model_name() -> str:
-    """The CPU's model name from /proc/cpuinfo (or the platform module)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-class CpuBackend(Device):
-    """The host CPU. Energy from RAPL where readable, else an estimate (labelled L0)."""
-
-    type = "cpu"
-    default_samplers = ("rapl", "estimate")
-
-    @classmethod
-    def probe(cls) -> list[str]:
-        return ["cpu"]
-
-    @property
-    def torch_device(self) -> "torch.device":
-        import torch
-
-        return torch.device("cpu")
-
-    def synchronize(self) -> None:
-        return None
-
-    def name(self) -> str:
-        return cpu_model_name()
-
-    def identity(self) -> dict[str, Any]:
-        return {"cores": os.cpu_count() or 1}
-
-    def memory_stats(self) -> dict[str, int]:
-        try:
-            pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
-            return {"total_bytes": int(pages * size)}
-        except (ValueError, OSError):
-            return {}
-
-    def supports_dtype(self, dtype: str) -> bool:
-        return dtype in ("fp32", "bf16", "fp16")
-
-
-def _cuda():
-    """The CUDA runtime module (torch.cuda). One place to import it."""
-    import torch
-
-    return torch.cuda
-
-
-class CudaBackend(Device):
-    """An NVIDIA GPU through torch.cuda; energy from NVML, matched by UUID (never by index).
-
-    A ROCm build of torch shows AMD GPUs as ``cuda`` too: NVML is absent there and ``amdsmi`` is next.
-    """
-
-    type = "cuda"
-    default_samplers = ("nvml", "amdsmi")
-
-    @classmethod
-    def probe(cls) -> list[str]:
-        try:
-            cuda = _cuda()
-            if not cuda.is_available():
-                return []
-            return [f"cuda:{i}" for i in range(cuda.device_count())]
-        except Exception:  # a broken driver stack means "no device", never a crash
-            return []
-
-    @property
-    def torch_device(self) -> "torch.device":
-        import torch
-
-        return torch.device("cuda", self.index)
-
-    def synchronize(self) -> None:
-        _cuda().synchronize(self.index)
-
-    def _props(self):
-        return _cuda().get_device_properties(self.index)
-
-    def name(self) -> str:
-        return str(self._props().name)
-
-    def identity(self) -> dict[str, Any]:
-        props = self._props()
-        out: dict[str, Any] = {}
-        uuid = getattr(props, "uuid", None)
-        if uuid is not None:
-            text = str(uuid)
-            out["uuid"] = text if text.startswith(("GPU-", "MIG-")) else f"GPU-{text}"
-        bus = getattr(props, "pci_bus_id", None)
-        if bus is not None:
-            domain = getattr(props, "pci_domain_id", 0)
-            dev = getattr(props, "pci_device_id", 0)
-            out["pci_bus_id"] = f"{domain:08X}:{bus:02X}:{dev:02X}.0"
-        out["compute_capability"] = f"{props.major}.{props.minor}"
-        return out
-
-    def memory_stats(self) -> dict[str, int]:
-        cuda = _cuda()
-        return {
-            "total_bytes": int(self._props().total_memory),
-            "allocated_bytes": int(cuda.memory_allocated(self.index)),
-            "peak_bytes": int(cuda.max_memory_allocated(self.index)),
-        }
-
-    def reset_peak_memory(self) -> None:
-        _cuda().reset_peak_memory_stats(self.index)
-
-    def empty_cache(self) -> None:
-        _cuda().empty_cache()
-
-    def supports_dtype(self, dtype: str) -> bool:
-        props = self._props()
-        cc = (props.major, props.minor)
-        if dtype in ("fp32", "fp16"):
-            return True
-        if dtype in ("tf32", "bf16"):
-            return cc >= (8, 0)
-        if dtype == "fp8":
-            return cc >= (8, 9)
-        return False
+def check_device_class(obj: Any, name: str) -> list[str]:
+    """What is wrong with ``obj`` as the device backend registered as ``name`` (empty when it conforms)."""
+    problems = plugins.class_contract(obj, name, Device, "type", ("probe", "open"))
+    if problems and not isinstance(obj, type):
+        return problems
+    defaults = getattr(obj, "default_samplers", ())
+    if not isinstance(defaults, tuple) or not all(isinstance(s, str) for s in defaults):
+        problems.append(f"default_samplers must be a tuple of sampler names, got {defaults!r}")
+    return problems
 
 
 def backend(type_: str) -> type[Device]:
     """The device backend class for a torch device type (``cuda``, ``cpu``, a plugin's ``npu``)."""
     try:
-        return plugins.load("devices", type_)
+        return plugins.load("devices", type_, check_device_class)
     except UsageError:
         raise DeviceError(
             f"unknown device type {type_!r}; choices: {', '.join(plugins.names('devices'))}"
