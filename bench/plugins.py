@@ -31,7 +31,7 @@ GROUPS = {
     "samplers": "bench.samplers",
     "devices": "bench.devices",
     "workloads": "bench.workloads",
-    "fakes": "bench.fakes",  # conformance fakes: name of a sampler -> context manager (bench.testing.conformance)
+    "fakes": "bench.fakes",  # conformance fakes: name of a sampler -> context manager (bench.conformance.kit)
 }
 ALLOWLIST_VAR = "BENCH_PLUGINS"
 BUILTIN_DIST = "bench"

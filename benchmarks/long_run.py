@@ -45,7 +45,7 @@ def rows_on_disk(stream: Path) -> int:
 
 def build_source(folder: Path) -> Path:
     """Ten minutes of a GPU at 100 Hz: idle, ramps and steps, with an energy counter (looped by replay)."""
-    from bench.testing.traces import steps, write_profile_trace
+    from bench.conformance.traces import steps, write_profile_trace
 
     prof = steps([(0, 90.0), (60, 620.0), (240, 480.0), (420, 700.0), (540, 150.0)], 600.0)
     return write_profile_trace(folder, prof, resolution_s=0.01, channel="cuda:0", update_period_s=0.01)

@@ -276,7 +276,7 @@ def thread_counts(spec: str, default: int) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from bench.testing.traces import steps, write_profile_trace
+    from bench.conformance.traces import steps, write_profile_trace
 
     args = parse_args(argv)
     rates = [float(x) for x in args.rates.split(",")]

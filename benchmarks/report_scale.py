@@ -56,7 +56,7 @@ def main() -> None:
         t = time.perf_counter()
         generate(root / "results", args.results)
         print(f"generated {args.results} results in {time.perf_counter() - t:.1f} s")
-        from bench.report import write_report
+        from bench.report.page import write_report
 
         c = cpu_s()
         s = write_report([root / "results"], root / "report.html", workers=args.workers, fmt=args.fmt)

@@ -60,7 +60,7 @@ class OriginClock(MonotonicClock):
 
 def profiles(length_s: float):
     """The three reference profiles (power in W over ``length_s`` seconds)."""
-    from bench.testing.traces import ramp, spikes, steps
+    from bench.conformance.traces import ramp, spikes, steps
 
     levels, t, rng = [], 0.0, random.Random(7)
     while t < length_s:
@@ -200,7 +200,7 @@ def summarise_windows(rate_hz: float, rows: list[dict[str, Any]]) -> list[dict[s
 
 def write_sources(tmp: Path, profs: dict[str, Any]) -> dict[str, Path]:
     """Each profile as two 1 ms traces, channels ``NAME.counter`` and ``NAME.power``."""
-    from bench.testing.traces import write_profile_trace
+    from bench.conformance.traces import write_profile_trace
 
     out = {}
     for name, prof in profs.items():
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         "energy": [],
         "windows": [],
     }
-    from bench.testing.traces import steps, write_profile_trace
+    from bench.conformance.traces import steps, write_profile_trace
 
     with tempfile.TemporaryDirectory(prefix="bench-accuracy-") as tmp_name:
         tmp = Path(tmp_name)

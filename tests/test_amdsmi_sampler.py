@@ -1,4 +1,4 @@
-"""The amdsmi sampler against the fake amdsmi (bench.testing.fake_amdsmi), installed as ``amdsmi``."""
+"""The amdsmi sampler against the fake amdsmi (bench.conformance.fake_amdsmi), installed as ``amdsmi``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,16 @@ import sys
 import pytest
 
 from bench.clock import SimClock
+from bench.conformance.fake_amdsmi import (
+    NA,
+    RESOLUTION_UJ,
+    AmdSmiLibraryException,
+    AmdSmiParameterException,
+    FakeAmdGpu,
+    FakeAmdSmi,
+    mi250,
+)
+from bench.conformance.fake_nvml import PowerTimeline
 from bench.devices.cuda import CudaBackend
 from bench.errors import UsageError
 from bench.meter.meter import Meter
@@ -19,16 +29,6 @@ from bench.samplers.base import (
     SamplerUnavailable,
 )
 from bench.samplers.select import select_samplers
-from bench.testing.fake_amdsmi import (
-    NA,
-    RESOLUTION_UJ,
-    AmdSmiLibraryException,
-    AmdSmiParameterException,
-    FakeAmdGpu,
-    FakeAmdSmi,
-    mi250,
-)
-from bench.testing.fake_nvml import PowerTimeline
 
 MI300X, MI210 = "AMD Instinct MI300X", "AMD Instinct MI210"
 

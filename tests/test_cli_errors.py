@@ -45,7 +45,7 @@ def test_choices_are_named(cli, tmp_path):
 
 
 def test_rapl_without_permission_is_a_clear_error(cli, tmp_path, monkeypatch):
-    from bench.testing.fake_sysfs import FakePowercap
+    from bench.conformance.fake_sysfs import FakePowercap
 
     tree = FakePowercap.intel_server(tmp_path / "sys")
     monkeypatch.setenv("BENCH_POWERCAP_ROOT", str(tree.root))

@@ -12,14 +12,10 @@ from pathlib import Path
 import pytest
 
 from bench.clock import SimClock
-from bench.testing.conformance import (
-    ConformanceFailure,
-    DrivenClock,
-    assert_conformance,
-    run_conformance,
-)
-from bench.testing.conformance_checks import SAMPLER_CHECKS
-from bench.testing.conformance_device import run_device_conformance
+from bench.conformance.checks import SAMPLER_CHECKS
+from bench.conformance.core import ConformanceFailure, DrivenClock
+from bench.conformance.device import run_device_conformance
+from bench.conformance.kit import assert_conformance, run_conformance
 
 sys.path.insert(0, str(Path(__file__).parent))
 from broken_plugins import samplers as broken  # noqa: E402

@@ -43,8 +43,8 @@ _rank = os.environ.get("RANK")
 if _cfg and _rank is not None:
     if "gpus" in _cfg:
         from bench import plugins
-        from bench.testing.fake_cuda import FakeCudaDevice
-        from bench.testing.fake_nvml import FakeGpu, FakeNvml
+        from bench.conformance.fake_cuda import FakeCudaDevice
+        from bench.conformance.fake_nvml import FakeGpu, FakeNvml
         _powers = _cfg["gpus"][os.environ.get("GROUP_RANK", "0")]
         sys.modules["pynvml"] = FakeNvml([FakeGpu("NVIDIA H100 80GB HBM3", power=p) for p in _powers])
         plugins.register("devices", "cuda", FakeCudaDevice)
@@ -53,7 +53,7 @@ if _cfg and _rank is not None:
         version.__version__ = _cfg["versions"][_rank]
     if str(_cfg.get("kill_rank")) == _rank:
         import signal
-        from workloads.gemm import Gemm
+        from bench_workloads.gemm import Gemm
         _step, _count = Gemm.step, [0]
         def _dying_step(self):
             _count[0] += 1

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from bench import plugins
+from bench.conformance.fake_cuda import fake_gpus
+from bench.conformance.fake_nvml import FakeGpu, FakeNvml, Fault
 from bench.result.io import load_result
 from bench.result.trace import STREAM_FILE, iter_batches, read_trace
-from bench.testing.fake_cuda import fake_gpus
-from bench.testing.fake_nvml import FakeGpu, FakeNvml, Fault
 from bench.workload import Workload, WorkloadInfo
 from tests.conftest import BENCH, ROOT
 

@@ -74,7 +74,7 @@ def test_real_result_with_one_field_replaced(tmp_path, field, value):
 
 
 def _valid_trace_bytes(tmp_path_factory):
-    from bench.testing.traces import steps, write_profile_trace
+    from bench.conformance.traces import steps, write_profile_trace
 
     path = write_profile_trace(tmp_path_factory.mktemp("t"), steps([(0, 10.0)], 1.0), resolution_s=0.01)
     return path.read_bytes()

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from bench.clock import SimClock
+from bench.conformance.traces import ramp, spikes, steps, write_profile_trace
 from bench.errors import SamplerDeviceLost, SamplerError, SamplerTimeout
 from bench.meter.meter import Meter
 from bench.result.trace import STREAM_FILE, finalize, iter_batches, read_trace
@@ -19,7 +20,6 @@ from bench.samplers.base import (
     Scope,
 )
 from bench.samplers.replay import ReplaySampler
-from bench.testing.traces import ramp, spikes, steps, write_profile_trace
 
 
 def measure(path, profile, a, b, rate_hz, power_only=False, clock=None):

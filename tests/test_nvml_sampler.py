@@ -1,4 +1,4 @@
-"""The nvml sampler against the fake NVML (bench.testing.fake_nvml), installed over the real pynvml."""
+"""The nvml sampler against the fake NVML (bench.conformance.fake_nvml), installed over the real pynvml."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import pytest
 
 from bench import devices
 from bench.clock import MonotonicClock, SimClock
+from bench.conformance.fake_cuda import FakeCudaDevice, cuda_order, fake_gpus
+from bench.conformance.fake_nvml import FakeGpu, FakeNvml, Fault, PowerTimeline
 from bench.devices import cuda as cuda_devices
 from bench.samplers.base import (
     PowerKind,
@@ -20,8 +22,6 @@ from bench.samplers.base import (
     Scope,
 )
 from bench.samplers.nvml import NvmlSampler
-from bench.testing.fake_cuda import FakeCudaDevice, cuda_order, fake_gpus
-from bench.testing.fake_nvml import FakeGpu, FakeNvml, Fault, PowerTimeline
 
 H100 = "NVIDIA H100 80GB HBM3"
 A10 = "NVIDIA A10"

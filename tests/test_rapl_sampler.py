@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench import contracts
+from bench.conformance.fake_sysfs import INTEL_PACKAGE_UNIT, FakePowercap
 from bench.samplers.base import (
     PowerKind,
     SamplerDeviceLost,
@@ -19,7 +20,6 @@ from bench.samplers.base import (
     Scope,
 )
 from bench.samplers.rapl import RaplSampler, permission_message
-from bench.testing.fake_sysfs import INTEL_PACKAGE_UNIT, FakePowercap
 
 ONE_COUNT_J = INTEL_PACKAGE_UNIT / 1e9  # one Intel package energy unit (about 61 uJ)
 

@@ -2,10 +2,10 @@
 
 import pytest
 
+from bench.conformance.fake_cuda import fake_gpus
+from bench.conformance.fake_nvml import FakeGpu, FakeNvml, Fault, PowerTimeline
 from bench.result.io import load_result
 from bench.result.trace import read_trace
-from bench.testing.fake_cuda import fake_gpus
-from bench.testing.fake_nvml import FakeGpu, FakeNvml, Fault, PowerTimeline
 
 RUN = ["run", "--device", "cuda:0", "--workload", "gemm", "--preset", "smoke", "--idle", "1",
        "--duration", "0.5", "--repeats", "3", "--warmup-min", "1", "--warmup-max", "8", "--quiet"]

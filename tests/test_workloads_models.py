@@ -9,15 +9,15 @@ import sys
 
 import pytest
 import torch
+from bench_workloads.bert import MODELS as BERT_MODELS
+from bench_workloads.bert import BertInfer
+from bench_workloads.llm import MODELS as LLM_MODELS
+from bench_workloads.llm import LlamaConfig, LlmDecode, LlmPrefill, LlmTrain
+from bench_workloads.resnet import ResNet50Infer, ResNet50Train
 
 from bench.devices.cpu import CpuBackend
 from bench.errors import UsageError
 from bench.workload import WorkloadParams
-from workloads.bert import MODELS as BERT_MODELS
-from workloads.bert import BertInfer
-from workloads.llm import MODELS as LLM_MODELS
-from workloads.llm import LlamaConfig, LlmDecode, LlmPrefill, LlmTrain
-from workloads.resnet import ResNet50Infer, ResNet50Train
 
 ALL = (ResNet50Infer, ResNet50Train, BertInfer, LlmPrefill, LlmDecode, LlmTrain)
 CPU = CpuBackend(None)
@@ -334,6 +334,6 @@ def test_entry_points_resolve_to_these_classes():
 
 
 def test_importing_the_workloads_does_not_import_torch():
-    code = "import sys, workloads.resnet, workloads.bert, workloads.llm; print('torch' in sys.modules)"
+    code = "import sys, bench_workloads.resnet, bench_workloads.bert, bench_workloads.llm; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

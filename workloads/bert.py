@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from workloads._common import (
+from bench_workloads.common import (
     INFERENCE_DTYPES,
     ModelWorkload,
     build_module,

@@ -7,7 +7,7 @@ FLOPs per unit (2 n^3) are counted with ``FlopCounterMode`` on the meta device. 
 from __future__ import annotations
 
 from bench.workload import Workload, WorkloadInfo, check_dtype, torch_dtype
-from workloads._common import Fp32Precision, seed_all
+from bench_workloads.common import Fp32Precision, seed_all
 
 
 class Gemm(Workload):

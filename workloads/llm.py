@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bench.errors import UsageError
-from workloads._common import (
+from bench_workloads.common import (
     INFERENCE_DTYPES,
     TRAINING_DTYPES,
     ModelWorkload,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from workloads._common import (
+from bench_workloads.common import (
     CHANNELS_LAST_DEVICE_TYPES,
     INFERENCE_DTYPES,
     TRAINING_DTYPES,

@@ -7,6 +7,7 @@ imports neither torch nor pandas nor any vendor library.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import sys
 

@@ -22,7 +22,8 @@ def _availability(group: str, obj: Any, device: str | None) -> str:
         return "present: " + ", ".join(found) if found else f"no {obj.type} device here"
     if group != "samplers":
         return "loads"
-    from bench.testing.conformance import hardware_device, safe_available
+    from bench.conformance.core import safe_available
+    from bench.conformance.kit import hardware_device
 
     if device:
         ok, reason = safe_available(obj, device)
@@ -105,9 +106,9 @@ def check(name: str, device: str | None, pairs: tuple[str, ...], fake: bool | No
           json_path: str | None) -> None:
     """Run the conformance kit on the sampler (and device backend) NAME; exit 1 if a check fails."""
     from bench import plugins
+    from bench.conformance.device import run_device_conformance
+    from bench.conformance.kit import run_conformance
     from bench.errors import UsageError
-    from bench.testing.conformance import run_conformance
-    from bench.testing.conformance_device import run_device_conformance
 
     is_sampler = any(r.name == name for r in plugins.inventory("samplers"))
     is_device = any(r.name == name for r in plugins.inventory("devices"))
@@ -132,7 +133,7 @@ def _print_report(console: Any, report: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from bench.testing.conformance import _short
+    from bench.conformance.core import short_figure
 
     title = f"{report.group[:-1]} {report.target} ({report.package}) on {report.device or '-'}: {report.mode}"
     table = Table(title=escape(title), caption=escape(report.mode_note) if report.mode_note else None)
@@ -140,7 +141,7 @@ def _print_report(console: Any, report: Any) -> None:
         table.add_column(col, overflow="fold")
     style = {"pass": "green", "fail": "bold red", "skip": "yellow"}
     for c in report.checks:
-        figs = "\n".join(f"{k}: {_short(v)}" for k, v in c.figures.items())
+        figs = "\n".join(f"{k}: {short_figure(v)}" for k, v in c.figures.items())
         table.add_row(c.name, f"[{style[c.status]}]{c.status.upper()}[/]", escape(figs), escape(c.message))
     console.print(table)
     verdict = "[green]PASS[/]" if report.ok else "[bold red]FAIL[/]: " + ", ".join(c.name for c in report.failed)

@@ -30,7 +30,7 @@ def report(results: tuple[Path, ...], output: Path, title: str, metric: str, sta
 
     Exit 1 if any input was skipped or failed verification; the others are still reported.
     """
-    from bench.report import write_report
+    from bench.report.page import write_report
 
     summary = write_report(list(results), output, standard=standard, include_edited=include_edited, title=title,
                            metric=metric, traces=not no_traces, max_points=max_points, fmt=fmt, workers=workers)

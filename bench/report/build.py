@@ -19,7 +19,8 @@ METRIC_COLUMNS = {"gross": ("gross_energy_per_unit_j", "gross J"), "net": ("ener
 GROUP_KEYS = ("workload", "preset", "dtype")
 
 
-def _v(value: Any) -> Any:
+def cell_value(value: Any) -> Any:
+    """A DataFrame cell as a plain value (pandas' missing values as None; lists kept)."""
     import pandas as pd
 
     if isinstance(value, (list, tuple)):

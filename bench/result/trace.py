@@ -17,10 +17,12 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.errors import ResultError
-from bench.samplers.base import Reading
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bench.samplers.base import Reading
 
 STREAM_FILE = "trace.arrows"
 PARQUET_FILE = "trace.parquet"
@@ -56,7 +58,7 @@ class TraceWriter:
         self._writer = pa.ipc.new_stream(self._sink, self._schema)
         self._closed = False
 
-    def append(self, channel: str, reading: Reading) -> None:
+    def append(self, channel: str, reading: "Reading") -> None:
         buf = self._buf
         buf["t_ns"].append(reading.t_ns)
         buf["channel"].append(channel)

@@ -220,13 +220,6 @@ class AmdSmiSampler(Sampler):
             _shutdown_quietly(smi)
             raise
 
-    @classmethod
-    def conformance_fake(cls) -> Any:
-        """The conformance kit's fake: one MI300X on :mod:`bench.testing.fake_amdsmi`."""
-        from bench.testing.fake_amdsmi import conformance_setup
-
-        return conformance_setup()
-
     def __init__(self, smi: Any, handle: Any, amd_index: int, channel: str, mapping: Mapping, clock: Any,
                  counter_check_s: float) -> None:
         self._smi, self._handle, self._amd_index, self.channel = smi, handle, amd_index, channel

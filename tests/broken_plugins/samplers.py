@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from bench.clock import MonotonicClock, SimClock
+from bench.conformance.core import ConformanceSetup
 from bench.samplers.base import (
     Availability,
     Capabilities,
@@ -23,7 +24,6 @@ from bench.samplers.base import (
     SamplerUnavailable,
     Scope,
 )
-from bench.testing.conformance import ConformanceSetup
 
 DEVICE = "sim:0"
 

@@ -6,7 +6,7 @@ against the device name as the driver reports it (NVML, torch, a plugin). A prof
 fallback when no name pattern matched.
 
 Folders searched, later ones overriding earlier ones by file name (the profile id):
-the shipped ``hardware_profiles/``, then each folder of ``BENCH_PROFILES_DIR`` (``os.pathsep``
+the shipped ``bench/data/profiles/``, then each folder of ``BENCH_PROFILES_DIR`` (``os.pathsep``
 separated), then the folders given to :func:`load_profiles` (the CLI's ``--profiles-dir``).
 """
 
@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from bench.errors import ConfigError
 log = logging.getLogger(__name__)
 
 ENV_VAR = "BENCH_PROFILES_DIR"
-SHIPPED_DIR = Path(__file__).resolve().parents[3] / "hardware_profiles"
+SHIPPED_DIR = Path(str(resources.files("bench.data").joinpath("profiles")))
 PEAK_DTYPES = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
 _FIGURES = ("rated_power_w", "rated_power_w_per_core", "memory_bytes", "memory_bandwidth_bytes_per_s")
 

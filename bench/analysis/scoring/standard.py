@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from bench.analysis.scoring.datafile import read_toml, validate
 from bench.errors import ConfigError, UsageError
 
-SHIPPED_DIR = Path(__file__).resolve().parents[3] / "standards"
+SHIPPED_DIR = Path(str(resources.files("bench.data").joinpath("standards")))
 GRADES = ("A", "B", "C", "D", "E", "F", "G")
 METRICS: dict[str, str] = {"energy_per_unit_j": "lower", "flops_per_joule": "higher"}
 RATIO_TOLERANCE = 0.01  # edges must follow the declared ratio within 1%

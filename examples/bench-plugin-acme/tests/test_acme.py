@@ -4,13 +4,12 @@ figures of our own. Run with ``pytest`` after ``pip install -e .`` (bench provid
 from __future__ import annotations
 
 import pytest
-from bench.errors import SamplerDeviceLost
-from bench.testing.conformance import DrivenClock, env_vars
-from bench.testing.conformance_device import run_device_conformance
-
 from bench_plugin_acme.device import AcmeDevice
 from bench_plugin_acme.fake import RATED_W, AcmeSimulator
 from bench_plugin_acme.sampler import AcmeSampler
+
+from bench.conformance import DrivenClock, env_vars, run_device_conformance
+from bench.errors import SamplerDeviceLost
 
 
 def test_sampler_passes_the_conformance_kit(bench_conformance):

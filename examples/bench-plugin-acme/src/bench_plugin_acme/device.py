@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bench.devices import Device
-
 from bench_plugin_acme import sysfs
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -1,6 +1,6 @@
 """A simulated Acme driver: writes the sysfs-like files as a board drawing a known power would.
 
-The simulator follows a clock: on a :class:`bench.testing.conformance.DrivenClock` it advances
+The simulator follows a clock: on a :class:`bench.conformance.DrivenClock` it advances
 exactly with simulated time (the conformance kit then runs in a fraction of a second); with
 :meth:`AcmeSimulator.run` it follows real time in a thread, so ``bench run --device acme:0`` can
 be tried by hand::
@@ -112,7 +112,7 @@ def _integral(power: Callable[[float], float], t0: float, t1: float, step: float
 @contextlib.contextmanager
 def conformance_setup() -> Iterator[Any]:
     """The fake for the conformance kit: one board at 220 W, then 260 W from 1 s, on a simulated clock."""
-    from bench.testing.conformance import ConformanceSetup, DrivenClock, env_vars
+    from bench.conformance import ConformanceSetup, DrivenClock, env_vars
 
     with tempfile.TemporaryDirectory(prefix="acme-sysfs-") as tmp:
         clock = DrivenClock()

@@ -19,7 +19,6 @@ from bench.samplers.base import (
     SamplerUnavailable,
     Scope,
 )
-
 from bench_plugin_acme import sysfs
 
 MAX_RATE_HZ = 100.0  # the driver refreshes every few ms; faster polling only repeats values

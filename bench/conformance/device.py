@@ -13,16 +13,9 @@ import contextlib
 import json
 from typing import Any
 
+from bench.conformance.core import FAIL, PASS, SKIP, CheckResult, Report, real_time
 from bench.errors import DeviceError
-from bench.testing.conformance import (
-    FAIL,
-    PASS,
-    SKIP,
-    CheckResult,
-    Report,
-    call_with_timeout,
-    real_time,
-)
+from bench.guarded import call_with_timeout
 
 DEVICE_CHECKS = ("contract", "probe", "open_absent", "open", "name", "identity", "memory_stats", "synchronize",
                  "supports_dtype", "torch_device", "default_samplers")
@@ -188,7 +181,7 @@ def _torch_device(dev: Any) -> CheckResult:
 
 def _samplers(dev: Any) -> CheckResult:
     from bench import contracts, plugins
-    from bench.testing.conformance import safe_available
+    from bench.conformance.core import safe_available
 
     installed = set(plugins.names("samplers"))
     missing = [s for s in dev.default_samplers if s not in installed]

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.clock import MonotonicClock
-from bench.testing import _modules
-from bench.testing.fake_nvml import Fault, PowerTimeline
+from bench.conformance import modules as _modules
+from bench.conformance.fake_nvml import Fault, PowerTimeline
 
 NA = "N/A"
 UPDATE_NS = 1_000_000
@@ -158,7 +158,7 @@ class FakeAmdSmi(types.ModuleType):
 
     def __init__(self, gpus: Sequence[FakeAmdGpu], clock: Any = None, *, rocm_version: tuple[int, int, int] = (6, 2, 1),
                  init_error: str | None = None) -> None:
-        super().__init__("amdsmi", "fake amdsmi (bench.testing.fake_amdsmi)")
+        super().__init__("amdsmi", "fake amdsmi (bench.conformance.fake_amdsmi)")
         self.gpus = list(gpus)
         for i, gpu in enumerate(self.gpus):
             gpu.finish(i)
@@ -310,7 +310,7 @@ class FakeAmdSmi(types.ModuleType):
 def conformance_setup() -> Iterator[Any]:
     """The conformance kit's fake for the ``amdsmi`` sampler: one MI300X at a steady 450 W."""
     from bench.clock import SimClock
-    from bench.testing.conformance import ConformanceSetup, env_vars
+    from bench.conformance.core import ConformanceSetup, env_vars
 
     clock = SimClock()
     smi = FakeAmdSmi([FakeAmdGpu("AMD Instinct MI300X", power=450.0)], clock)
@@ -319,4 +319,4 @@ def conformance_setup() -> Iterator[Any]:
     with smi.installed(), env_vars(HIP_VISIBLE_DEVICES=None, CUDA_VISIBLE_DEVICES=None, ROCR_VISIBLE_DEVICES=None):
         yield ConformanceSetup(
             device="cuda:0", options={"clock": clock, "identity": identity}, clock=clock, device_name=gpu.name,
-            faults={"device_lost": lambda: smi.inject(0, "device_lost")}, note="fake amdsmi (bench.testing.fake_amdsmi)")
+            faults={"device_lost": lambda: smi.inject(0, "device_lost")}, note="fake amdsmi (bench.conformance.fake_amdsmi)")

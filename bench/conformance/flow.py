@@ -8,20 +8,13 @@ import math
 import threading
 from typing import TYPE_CHECKING, Any
 
+from bench.conformance.core import ABSENT_DEVICE, FAIL, PASS, SKIP, CheckResult, real_time
 from bench.errors import SamplerError
+from bench.guarded import call_with_timeout
 from bench.samplers.base import PowerKind, Reading
-from bench.testing.conformance import (
-    ABSENT_DEVICE,
-    FAIL,
-    PASS,
-    SKIP,
-    CheckResult,
-    call_with_timeout,
-    real_time,
-)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from bench.testing.conformance_checks import Ctx
+    from bench.conformance.checks import Ctx
 
 THREADS, READS_PER_THREAD, THREAD_BUDGET_S = 4, 50, 2.0
 WINDOW_SIM_S, WINDOW_REAL_S = 2.0, 1.0
@@ -212,7 +205,7 @@ def check_errors(ctx: Ctx) -> CheckResult:
 
 
 def _available(ctx: Ctx, device: str) -> tuple[bool, str]:
-    from bench.testing.conformance import safe_available
+    from bench.conformance.core import safe_available
 
     return safe_available(ctx.cls, device)
 

@@ -12,11 +12,11 @@ function of seconds since the fake "driver" was loaded) on an injectable clock:
   GA100: A100/A800/A30) is the mean over the last ~1 s, as on the real hardware; the instant-power field
   (``NVML_FI_DEV_POWER_INSTANT``) is the present value where the GPU supports it.
 
-Use in a test (``fake_gpus`` also registers :class:`bench.testing.fake_cuda.FakeCudaDevice` as ``cuda``)::
+Use in a test (``fake_gpus`` also registers :class:`bench.conformance.fake_cuda.FakeCudaDevice` as ``cuda``)::
 
     from bench.clock import SimClock
-    from bench.testing.fake_cuda import fake_gpus
-    from bench.testing.fake_nvml import FakeGpu, FakeNvml, PowerTimeline
+    from bench.conformance.fake_cuda import fake_gpus
+    from bench.conformance.fake_nvml import FakeGpu, FakeNvml, PowerTimeline
 
     clock = SimClock()
     nvml = FakeNvml([FakeGpu("NVIDIA H100 80GB HBM3",
@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.clock import MonotonicClock
-from bench.testing import _modules
+from bench.conformance import modules as _modules
 
 ENERGY_UPDATE_NS = 10_000_000  # the energy counter refreshes about every 10 ms
 POWER_UPDATE_NS = 100_000_000  # power refreshes about every 100 ms
@@ -223,7 +223,7 @@ class FakeNvml(types.ModuleType):
 
     def __init__(self, gpus: Sequence[FakeGpu], clock: Any = None, *, driver_version: str = "550.90.07",
                  init_error: str | None = None, cuda_fastest_first: Sequence[int] | None = None) -> None:
-        super().__init__("pynvml", "fake pynvml (bench.testing.fake_nvml)")
+        super().__init__("pynvml", "fake pynvml (bench.conformance.fake_nvml)")
         real = _real_pynvml()
         for name in dir(real):
             if name.startswith(("NVML", "nvmlClocks", "c_nvml", "nvmlPciInfo", "nvmlFriendly")) \

@@ -1,7 +1,7 @@
 """A fake CUDA device backend over the fake NVML's GPUs, for machines without an NVIDIA GPU.
 
 :class:`FakeCudaDevice` plays the CUDA runtime's part: it lists the installed
-:class:`~bench.testing.fake_nvml.FakeNvml`'s GPUs as ``cuda:N`` in CUDA's order (FASTEST_FIRST by
+:class:`~bench.conformance.fake_nvml.FakeNvml`'s GPUs as ``cuda:N`` in CUDA's order (FASTEST_FIRST by
 default, the fake's ``cuda_fastest_first``; PCI order with ``CUDA_DEVICE_ORDER=PCI_BUS_ID``), filtered
 and reordered by ``CUDA_VISIBLE_DEVICES`` (indices, ``GPU-`` UUIDs or UUID prefixes; CUDA stops at the
 first entry it cannot resolve), exactly as torch.cuda would. Its identity is the GPU's UUID and PCI bus
@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench import plugins
+from bench.conformance.fake_nvml import FakeGpu, FakeNvml, active
 from bench.devices import Device
-from bench.testing.fake_nvml import FakeGpu, FakeNvml, active
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

@@ -1,7 +1,7 @@
 """Conformance fakes of the built-in samplers, registered in the ``bench.fakes`` entry-point group.
 
 Each is a callable returning a context manager that installs the fake and yields a
-:class:`~bench.testing.conformance.ConformanceSetup`; all run on a simulated clock, so the kit
+:class:`~bench.conformance.kit.ConformanceSetup`; all run on a simulated clock, so the kit
 checks a built-in sampler in well under a second. The simulated figures (300 W, 95 W, ...) sit
 inside the rated power of the simulated chip, as a healthy device's would.
 """
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench.clock import SimClock
-from bench.testing.conformance import ConformanceSetup, DrivenClock, env_vars
+from bench.conformance.core import ConformanceSetup, DrivenClock, env_vars
 
 NVML_GPU = "NVIDIA H100 80GB HBM3"  # matches the shipped H100 SXM profile (700 W)
 NVML_POWER_W = 300.0
@@ -26,7 +26,7 @@ RAPL_WATTS = {"package": 95.0, "dram": 12.0}
 @contextlib.contextmanager
 def nvml_fake() -> Iterator[ConformanceSetup]:
     """One H100 on the fake NVML (instant-power field and energy counter), at a steady 300 W."""
-    from bench.testing.fake_nvml import FakeGpu, FakeNvml, Fault, PowerTimeline
+    from bench.conformance.fake_nvml import FakeGpu, FakeNvml, Fault, PowerTimeline
 
     clock = SimClock()
     nvml = FakeNvml([FakeGpu(NVML_GPU, power=PowerTimeline.constant(NVML_POWER_W))], clock)
@@ -40,7 +40,7 @@ def nvml_fake() -> Iterator[ConformanceSetup]:
             device="cuda:0",
             options={"clock": clock, "identity": {"uuid": gpu.uuid, "pci_bus_id": gpu.pci_bus_id}},
             clock=clock, device_name=gpu.name, faults={"gpu_lost": gpu_lost},
-            note="fake NVML (bench.testing.fake_nvml)")
+            note="fake NVML (bench.conformance.fake_nvml)")
 
 
 class _PowercapSimulator:
@@ -71,7 +71,7 @@ class _PowercapSimulator:
 @contextlib.contextmanager
 def rapl_fake() -> Iterator[ConformanceSetup]:
     """A one-socket server powercap tree (package + DRAM) drawing 95 W and 12 W."""
-    from bench.testing.fake_sysfs import FakePowercap
+    from bench.conformance.fake_sysfs import FakePowercap
 
     with tempfile.TemporaryDirectory(prefix="bench-rapl-") as tmp:
         fake = FakePowercap.intel_server(Path(tmp), sockets=1, dram=True)
@@ -83,7 +83,7 @@ def rapl_fake() -> Iterator[ConformanceSetup]:
             yield ConformanceSetup(
                 device="cpu", options={"root": str(fake.root), "mirror_check_s": 0.0}, clock=clock,
                 rated_power_w=CPU_RATED_W, faults={"counter_unreadable": sim.break_counters},
-                note="fake powercap tree (bench.testing.fake_sysfs)")
+                note="fake powercap tree (bench.conformance.fake_sysfs)")
 
 
 @contextlib.contextmanager
@@ -100,7 +100,7 @@ def estimate_fake() -> Iterator[ConformanceSetup]:
 @contextlib.contextmanager
 def replay_fake() -> Iterator[ConformanceSetup]:
     """A 60 s trace with exact energy (250 W, then 320 W from 1.5 s), replayed on a simulated clock."""
-    from bench.testing.traces import steps, write_profile_trace
+    from bench.conformance.traces import steps, write_profile_trace
 
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         path = write_profile_trace(Path(tmp), steps([(0.0, 250.0), (1.5, 320.0)], 60.0), resolution_s=0.01,
@@ -108,4 +108,4 @@ def replay_fake() -> Iterator[ConformanceSetup]:
         clock = SimClock()
         yield ConformanceSetup(
             device="cpu", options={"trace": str(path), "clock": clock}, clock=clock, rated_power_w=400.0,
-            faults={"end_of_trace": lambda: clock.advance(120.0)}, note="generated trace (bench.testing.traces)")
+            faults={"end_of_trace": lambda: clock.advance(120.0)}, note="generated trace (bench.conformance.traces)")

@@ -1,4 +1,4 @@
-"""The checks of the conformance kit (driven by :func:`bench.testing.conformance.run_conformance`).
+"""The checks of the conformance kit (driven by :func:`bench.conformance.kit.run_conformance`).
 
 Order: ``contract``, ``is_available``, ``open``, ``read_latency``, then a short series of reads that
 feeds ``capabilities``, ``units``, ``monotonic`` and ``energy_consistency``; ``thread_safety``,
@@ -13,9 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.clock import MonotonicClock
-from bench.errors import SamplerError
-from bench.samplers.base import Capabilities, PowerKind, Reading, Sampler, Scope
-from bench.testing.conformance import (
+from bench.conformance.core import (
     ABSENT_DEVICE,
     FAIL,
     PASS,
@@ -23,17 +21,19 @@ from bench.testing.conformance import (
     CheckResult,
     ConformanceSetup,
     Report,
-    call_with_timeout,
     real_time,
 )
-from bench.testing.conformance_flow import (
+from bench.conformance.flow import (
     check_close_idempotent,
     check_describe,
     check_errors,
     check_meter_window,
     check_thread_safety,
 )
-from bench.testing.conformance_units import Series, evaluate_series, resolve_rated_power
+from bench.conformance.units import Series, evaluate_series, resolve_rated_power
+from bench.errors import SamplerError
+from bench.guarded import call_with_timeout
+from bench.samplers.base import Capabilities, PowerKind, Reading, Sampler, Scope
 
 SAMPLER_CHECKS = ("contract", "is_available", "open", "read_latency", "capabilities", "units", "monotonic",
                   "energy_consistency", "thread_safety", "meter_window", "describe", "close_idempotent",

@@ -6,7 +6,7 @@ In a vendor's test suite, with ``bench`` installed::
         report = bench_conformance("acme")            # entry-point name, or the class itself
         assert report.check("energy_consistency").status == "pass"
 
-``bench_conformance(target, **kwargs)`` runs :func:`bench.testing.conformance.run_conformance`
+``bench_conformance(target, **kwargs)`` runs :func:`bench.conformance.kit.run_conformance`
 and fails the test with the pass/fail table when a check fails; keyword arguments are passed on
 (``device=``, ``options=``, ``fake=``, ``timeout_s=``). ``pytest --bench-conformance-json=PATH``
 writes every report of the session to PATH (attach it when submitting results).
@@ -40,7 +40,8 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def bench_conformance(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """Run the conformance kit on a sampler; fail the test (with the table) if a check fails."""
-    from bench.testing.conformance import ConformanceFailure, run_conformance
+    from bench.conformance.core import ConformanceFailure
+    from bench.conformance.kit import run_conformance
 
     reports = request.config.stash.get(_REPORTS_KEY, [])
 

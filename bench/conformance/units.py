@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.conformance.core import FAIL, PASS, SKIP, CheckResult
 from bench.samplers.base import Capabilities, PowerKind, Reading, Scope
-from bench.testing.conformance import FAIL, PASS, SKIP, CheckResult
 
 GENERIC_RATED_W = {Scope.SYSTEM: 10000.0}  # a whole machine at the plug
 GENERIC_RATED_DEFAULT_W = 1000.0  # one accelerator module, CPU package or DRAM domain: none is rated above

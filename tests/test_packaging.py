@@ -1,0 +1,54 @@
+"""The wheel holds what an installed bench needs: the shipped data, the built-in workloads under bench's own
+name, and the dependencies it declares. (``scripts/check-wheel.sh``, run by CI, installs that wheel into a
+fresh environment and uses it from another folder.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> zipfile.ZipFile:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),
+                    str(ROOT)], check=True, capture_output=True, timeout=300)
+    return zipfile.ZipFile(next(out.glob("bench-*.whl")))
+
+
+def test_profiles_and_standards_are_package_data(wheel):
+    names = wheel.namelist()
+    shipped = sorted(p.name for p in (ROOT / "bench" / "data" / "profiles").glob("*.toml"))
+    assert sorted(n.rsplit("/", 1)[1] for n in names if n.startswith("bench/data/profiles/")) == shipped
+    assert "bench/data/standards/clause7-2025.1.toml" in names
+
+
+def test_workloads_ship_under_bench_workloads_and_nothing_generic(wheel):
+    names = wheel.namelist()
+    assert {"bench_workloads/gemm.py", "bench_workloads/llm.py", "bench_workloads/common.py"} <= set(names)
+    tops = {n.split("/", 1)[0] for n in names if "/" in n and not n.split("/", 1)[0].endswith(".dist-info")}
+    assert tops == {"bench", "bench_workloads"}
+
+
+def test_every_package_of_the_source_tree_is_in_the_wheel(wheel):
+    names = set(wheel.namelist())
+    for init in (ROOT / "bench").rglob("__init__.py"):
+        assert str(init.relative_to(ROOT)) in names
+
+
+def test_entry_points_and_dependencies(wheel):
+    info = next(n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt"))
+    entry_points = wheel.read(info).decode()
+    assert "gemm = bench_workloads.gemm:Gemm" in entry_points
+    assert "bench_conformance = bench.conformance.pytest_plugin" in entry_points
+    assert "workloads." not in entry_points.replace("bench_workloads.", "")
+    meta = wheel.read(next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    requires = [ln for ln in meta.splitlines() if ln.startswith("Requires-Dist:")]
+    assert any(r.startswith("Requires-Dist: scipy") for r in requires)
+    assert any("tomli" in r and 'python_version < "3.11"' in r for r in requires)
