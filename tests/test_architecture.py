@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests import ROOT
+
 PACKAGES = {"bench": ROOT / "bench", "bench_workloads": ROOT / "workloads"}
 
 # (component, layer): a module may import its own component or any component of a lower layer
@@ -208,3 +209,15 @@ def test_no_module_uses_another_modules_private_names():
 def test_production_code_never_imports_the_fakes(fake):
     users = [m for m, ts in IMPORTS.edges.items() if fake in ts and not m.startswith(TEST_SIDE)]
     assert users == []
+
+
+def test_the_layer_table_in_the_docs_is_this_one():
+    import re
+
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    documented = {}
+    for layer, packages in re.findall(r"^\| (\d+) \| ([^|]+) \|", text, flags=re.MULTILINE):
+        for name in re.findall(r"`([\w.]+)`", packages):
+            full = name if name.startswith(("bench", "__main__")) else f"bench.{name}"
+            documented["bench.__main__" if name == "__main__" else full] = int(layer)
+    assert documented == LAYERS

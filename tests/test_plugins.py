@@ -7,13 +7,10 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from bench import contracts, plugins
-from bench.cli import cli
 from bench.devices import Device
 from bench.devices.cpu import CpuBackend
 from bench.errors import PluginError, UsageError
@@ -25,12 +22,9 @@ from bench.samplers.base import (
     Sampler,
     Scope,
 )
-
-TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
-sys.path.insert(0, str(TESTS))
-from acme_plugin import ensure_acme_installed  # noqa: E402
-from broken_plugins import samplers as broken  # noqa: E402
+from tests import ROOT
+from tests.support.acme import ensure_acme_installed
+from tests.support.broken_plugins import samplers as broken
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +42,10 @@ def vendor(tmp_path, monkeypatch):
         (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-vendor\nVersion: 1.0\n")
         (info / "entry_points.txt").write_text(entry_points)
         monkeypatch.syspath_prepend(str(tmp_path))
-        monkeypatch.syspath_prepend(str(TESTS))
         plugins.clear_cache()
 
     yield make
     plugins.clear_cache()
-
-
-def run_cli(*args: str):
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    return result
 
 
 # --- discovery ------------------------------------------------------------------------------------
@@ -94,7 +82,7 @@ def test_discovery_is_lazy():
 
 
 def test_a_plugin_raising_on_import_is_reported_with_package_and_reason(vendor):
-    vendor("[bench.samplers]\nexploding = broken_plugins.raising_import:Sampler\n")
+    vendor("[bench.samplers]\nexploding = tests.support.broken_plugins.raising_import:Sampler\n")
     with pytest.raises(PluginError) as err:
         contracts.load("samplers", "exploding")
     text = str(err.value)
@@ -102,23 +90,23 @@ def test_a_plugin_raising_on_import_is_reported_with_package_and_reason(vendor):
     assert contracts.load("samplers", "rapl").name == "rapl"  # the others are unaffected
 
 
-def test_plugins_list_and_list_samplers_survive_a_broken_plugin(vendor):
-    vendor("[bench.samplers]\nexploding = broken_plugins.raising_import:Sampler\n")
-    result = run_cli("plugins", "list", "--group", "samplers", "--device", "cpu", "--json")
-    assert result.exit_code == 0
+def test_plugins_list_and_list_samplers_survive_a_broken_plugin(cli, vendor):
+    vendor("[bench.samplers]\nexploding = tests.support.broken_plugins.raising_import:Sampler\n")
+    result = cli("plugins", "list", "--group", "samplers", "--device", "cpu", "--json")
+    assert result.code == 0
     rows = {r["name"]: r for r in json.loads(result.output)}
     assert rows["exploding"]["package"] == "broken-vendor" and rows["exploding"]["version"] == "1.0"
     assert rows["exploding"]["status"].startswith("broken: ") and "RuntimeError" in rows["exploding"]["status"]
     assert rows["estimate"]["status"] == "available for cpu"
     assert rows["nvml"]["status"].startswith("not for cpu: ")
-    listed = run_cli("list", "samplers", "--device", "cpu")
-    assert listed.exit_code == 0
+    listed = cli("list", "samplers", "--device", "cpu")
+    assert listed.code == 0
     assert "exploding" in listed.output and "broken" in listed.output and "estimate" in listed.output
 
 
 def test_contract_violations_are_refused_at_load(vendor):
-    vendor("[bench.samplers]\nnotasampler = broken_plugins.samplers:NotASampler\n"
-           "misnamed = broken_plugins.samplers:GoodSim\n"
+    vendor("[bench.samplers]\nnotasampler = tests.support.broken_plugins.samplers:NotASampler\n"
+           "misnamed = tests.support.broken_plugins.samplers:GoodSim\n"
            "[bench.devices]\ncpu2 = bench.devices.cpu:CpuBackend\n")
     with pytest.raises(PluginError, match="must be a subclass of bench.samplers.base.Sampler"):
         contracts.load("samplers", "notasampler")
@@ -152,8 +140,8 @@ def test_check_contract_names_what_is_missing():
 
 
 def test_allowlist_admits_named_third_party_plugins_only(vendor, monkeypatch):
-    vendor("[bench.samplers]\nexploding = broken_plugins.raising_import:Sampler\n"
-           "goodsim = broken_plugins.samplers:GoodSim\n")
+    vendor("[bench.samplers]\nexploding = tests.support.broken_plugins.raising_import:Sampler\n"
+           "goodsim = tests.support.broken_plugins.samplers:GoodSim\n")
     monkeypatch.setenv("BENCH_PLUGINS", "goodsim, acme")
     names = plugins.names("samplers")
     assert "goodsim" in names and "exploding" not in names
@@ -167,7 +155,7 @@ def test_allowlist_admits_named_third_party_plugins_only(vendor, monkeypatch):
 
 
 def test_a_third_party_plugin_cannot_take_a_builtin_name(vendor):
-    vendor("[bench.samplers]\nnvml = broken_plugins.samplers:GoodSim\n")
+    vendor("[bench.samplers]\nnvml = tests.support.broken_plugins.samplers:GoodSim\n")
     from bench.samplers.nvml import NvmlSampler
 
     assert contracts.load("samplers", "nvml") is NvmlSampler
@@ -178,32 +166,32 @@ def test_a_third_party_plugin_cannot_take_a_builtin_name(vendor):
 # --- bench plugins check ----------------------------------------------------------------------------
 
 
-def test_plugins_check_prints_the_table_and_writes_json(acme, tmp_path):
+def test_plugins_check_prints_the_table_and_writes_json(cli, acme, tmp_path):
     out = tmp_path / "report.json"
-    result = run_cli("plugins", "check", "acme", "--json", str(out))
-    assert result.exit_code == 0, result.output
+    result = cli("plugins", "check", "acme", "--json", str(out))
+    assert result.code == 0, result.output
     assert "energy_consistency" in result.output and "acme: PASS" in result.output
     reports = json.loads(out.read_text())
     assert [(r["group"], r["target"], r["ok"]) for r in reports] == [("samplers", "acme", True), ("devices", "acme", True)]
 
 
-def test_plugins_check_exits_1_naming_the_failed_check(vendor):
-    vendor("[bench.samplers]\nmilliwatts = broken_plugins.samplers:MilliwattPower\n")
-    result = run_cli("plugins", "check", "milliwatts")
-    assert result.exit_code == 1
+def test_plugins_check_exits_1_naming_the_failed_check(cli, vendor):
+    vendor("[bench.samplers]\nmilliwatts = tests.support.broken_plugins.samplers:MilliwattPower\n")
+    result = cli("plugins", "check", "milliwatts")
+    assert result.code == 1
     assert re.search(r"milliwatts: FAIL: .*units", result.output)
     assert "1000x too large" in result.output
 
 
-def test_plugins_check_reports_a_broken_import_as_a_contract_failure(vendor):
-    vendor("[bench.samplers]\nexploding = broken_plugins.raising_import:Sampler\n")
-    result = run_cli("plugins", "check", "exploding")
-    assert result.exit_code == 1 and "contract" in result.output and "RuntimeError" in result.output
+def test_plugins_check_reports_a_broken_import_as_a_contract_failure(cli, vendor):
+    vendor("[bench.samplers]\nexploding = tests.support.broken_plugins.raising_import:Sampler\n")
+    result = cli("plugins", "check", "exploding")
+    assert result.code == 1 and "contract" in result.output and "RuntimeError" in result.output
 
 
-def test_plugins_check_unknown_name_is_a_usage_error():
-    result = CliRunner().invoke(cli, ["plugins", "check", "nope"])
-    assert result.exit_code != 0 and "no sampler or device plugin 'nope'" in str(result.exception)
+def test_plugins_check_unknown_name_is_a_usage_error(cli):
+    result = cli("plugins", "check", "nope")
+    assert result.code == 2 and "no sampler or device plugin 'nope'" in result.err
 
 
 # --- the guide documents the whole contract ------------------------------------------------------------

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bench.clock import SimClock
+from bench.clock import Clock, SimClock
 from bench.guarded import call_with_timeout
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
@@ -32,7 +32,7 @@ class ConformanceSetup:
 
     device: str
     options: dict[str, Any] = field(default_factory=dict)
-    clock: Any = None
+    clock: Clock | None = None
     device_name: str | None = None
     rated_power_w: float | None = None
     faults: dict[str, Callable[[], None]] = field(default_factory=dict)

@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.clock import MonotonicClock
+from bench.clock import Clock, MonotonicClock
 from bench.conformance import modules as _modules
 from bench.conformance.fake_nvml import Fault, PowerTimeline
 
@@ -156,7 +156,7 @@ def mi250(power: PowerTimeline | float = 400.0, **kwargs: Any) -> list[FakeAmdGp
 class FakeAmdSmi(types.ModuleType):
     """A module object that stands in for ``amdsmi``; handle order is the order of ``gpus``."""
 
-    def __init__(self, gpus: Sequence[FakeAmdGpu], clock: Any = None, *, rocm_version: tuple[int, int, int] = (6, 2, 1),
+    def __init__(self, gpus: Sequence[FakeAmdGpu], clock: Clock | None = None, *, rocm_version: tuple[int, int, int] = (6, 2, 1),
                  init_error: str | None = None) -> None:
         super().__init__("amdsmi", "fake amdsmi (bench.conformance.fake_amdsmi)")
         self.gpus = list(gpus)

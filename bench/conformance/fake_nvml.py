@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.clock import MonotonicClock
+from bench.clock import Clock, MonotonicClock
 from bench.conformance import modules as _modules
 
 ENERGY_UPDATE_NS = 10_000_000  # the energy counter refreshes about every 10 ms
@@ -221,7 +221,7 @@ class FakeNvml(types.ModuleType):
     (CUDA_DEVICE_ORDER=FASTEST_FIRST); None means the same as NVML's PCI order.
     """
 
-    def __init__(self, gpus: Sequence[FakeGpu], clock: Any = None, *, driver_version: str = "550.90.07",
+    def __init__(self, gpus: Sequence[FakeGpu], clock: Clock | None = None, *, driver_version: str = "550.90.07",
                  init_error: str | None = None, cuda_fastest_first: Sequence[int] | None = None) -> None:
         super().__init__("pynvml", "fake pynvml (bench.conformance.fake_nvml)")
         real = _real_pynvml()
@@ -245,7 +245,7 @@ class FakeNvml(types.ModuleType):
         self._t0_ns = self.clock.now_ns()
 
     @classmethod
-    def of(cls, *names: str, power: PowerTimeline | float = 100.0, clock: Any = None,
+    def of(cls, *names: str, power: PowerTimeline | float = 100.0, clock: Clock | None = None,
            **kwargs: Any) -> FakeNvml:
         """A fake with one GPU per marketing name, all on the same power timeline."""
         return cls([FakeGpu(n, power=power) for n in names], clock, **kwargs)

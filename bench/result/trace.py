@@ -30,6 +30,18 @@ FIELDS = ("energy_j", "power_w", "temperature_c", "clock_mhz", "power_limit_w", 
 ROW_GROUP_ROWS = 65536
 
 
+def _read_errors() -> tuple[type[BaseException], ...]:
+    """What a damaged file can make pyarrow raise: its own errors, I/O, bad UTF-8 in names, thrift errors."""
+    import pyarrow as pa
+
+    return (pa.ArrowException, OSError, ValueError)
+
+
+def _why(exc: BaseException) -> str:
+    """An exception's text on one line (pyarrow's messages span several)."""
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
 def schema(metadata: dict[str, Any] | None = None):
     import pyarrow as pa
 
@@ -141,7 +153,7 @@ def _stream_schema(path: Path):
     try:
         with pa.OSFile(str(path), "rb") as fh:
             return pa.ipc.open_stream(fh).schema
-    except (OSError, pa.ArrowException):
+    except _read_errors():
         return schema()
 
 
@@ -152,20 +164,20 @@ def _stream_batches(path: Path) -> Iterator:
     try:
         fh = pa.OSFile(str(path), "rb")
     except OSError as exc:
-        raise ResultError(f"{path}: cannot open trace ({exc})") from None
+        raise ResultError(f"{path}: cannot open trace ({_why(exc)})") from None
     with fh:
         try:
             reader = pa.ipc.open_stream(fh)
-        except (pa.ArrowException, OSError) as exc:
+        except _read_errors() as exc:
             if fh.size() < 8:
                 return  # killed before the schema was written: no rows
-            raise ResultError(f"{path}: not a readable trace stream ({exc})") from None
+            raise ResultError(f"{path}: not a readable trace stream ({_why(exc)})") from None
         while True:
             try:
                 yield reader.read_next_batch()
             except StopIteration:
                 return
-            except (pa.ArrowException, OSError):
+            except _read_errors():
                 return  # truncated or damaged last batch: everything before it is intact
 
 
@@ -190,8 +202,8 @@ def iter_batches(path: Path, columns: list[str] | None = None) -> Iterator:
         try:
             pf = pq.ParquetFile(str(path))
             names = pf.schema_arrow.names
-        except (OSError, pa.ArrowException) as exc:
-            raise ResultError(f"{path}: not a readable Parquet trace ({exc})") from None
+        except _read_errors() as exc:
+            raise ResultError(f"{path}: not a readable Parquet trace ({_why(exc)})") from None
         _check_columns(path, names)
         batches = pf.iter_batches(columns=columns)
         while True:
@@ -199,8 +211,8 @@ def iter_batches(path: Path, columns: list[str] | None = None) -> Iterator:
                 batch = next(batches)
             except StopIteration:
                 return
-            except (OSError, pa.ArrowException) as exc:
-                raise ResultError(f"{path}: damaged Parquet trace ({exc})") from None
+            except _read_errors() as exc:
+                raise ResultError(f"{path}: damaged Parquet trace ({_why(exc)})") from None
             yield batch
         return
     for batch in _stream_batches(path):
@@ -234,8 +246,8 @@ def trace_metadata(path: Path) -> dict[str, Any]:
         path = trace_path(path)
     try:
         sch = pq.read_schema(str(path)) if path.suffix == ".parquet" else _stream_schema(path)
-    except (OSError, pa.ArrowException) as exc:
-        raise ResultError(f"{path}: unreadable trace ({exc})") from None
+    except _read_errors() as exc:
+        raise ResultError(f"{path}: unreadable trace ({_why(exc)})") from None
     raw = (sch.metadata or {}).get(b"bench", b"{}")
     try:
         data = json.loads(raw)

@@ -28,7 +28,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from bench.clock import MonotonicClock
+from bench.clock import Clock, MonotonicClock
 from bench.samplers.base import (
     Availability,
     Capabilities,
@@ -206,7 +206,7 @@ class AmdSmiSampler(Sampler):
             return Availability(False, f"amdsmi check failed: {type(exc).__name__}: {exc}")
 
     @classmethod
-    def open(cls, device: str, identity: dict[str, Any] | None = None, clock: Any = None,
+    def open(cls, device: str, identity: dict[str, Any] | None = None, clock: Clock | None = None,
              counter_check_s: float = COUNTER_CHECK_S, **options: Any) -> list[Sampler]:
         """Open ``cuda:N``. ``identity``: ``Device.identity()``; ``counter_check_s``: 0 skips the counter check."""
         index = _cuda_index(device)
@@ -220,7 +220,7 @@ class AmdSmiSampler(Sampler):
             _shutdown_quietly(smi)
             raise
 
-    def __init__(self, smi: Any, handle: Any, amd_index: int, channel: str, mapping: Mapping, clock: Any,
+    def __init__(self, smi: Any, handle: Any, amd_index: int, channel: str, mapping: Mapping, clock: Clock,
                  counter_check_s: float) -> None:
         self._smi, self._handle, self._amd_index, self.channel = smi, handle, amd_index, channel
         self._mapping, self._clock = mapping, clock

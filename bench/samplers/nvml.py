@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from bench.clock import MonotonicClock
+from bench.clock import Clock, MonotonicClock
 from bench.samplers.base import (
     Availability,
     Capabilities,
@@ -226,7 +226,7 @@ class NvmlSampler(Sampler):
             return Availability(False, f"NVML check failed: {type(exc).__name__}: {exc}")
 
     @classmethod
-    def open(cls, device: str, identity: dict[str, Any] | None = None, clock: Any = None,
+    def open(cls, device: str, identity: dict[str, Any] | None = None, clock: Clock | None = None,
              **options: Any) -> list[Sampler]:
         """Open ``device`` (``cuda:N``); ``identity`` is ``Device.identity()`` (uuid, pci_bus_id)."""
         index = _cuda_index(device)
@@ -239,7 +239,7 @@ class NvmlSampler(Sampler):
             _shutdown_quietly(nv)
             raise
 
-    def __init__(self, nv: Any, handle: Any, channel: str, mapping: Mapping, clock: Any) -> None:
+    def __init__(self, nv: Any, handle: Any, channel: str, mapping: Mapping, clock: Clock) -> None:
         self._nv, self._handle, self.channel, self._mapping, self._clock = nv, handle, channel, mapping, clock
         self._lock = threading.Lock()
         self._closed = False

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bench.clock import MonotonicClock
+from bench.clock import Clock, MonotonicClock
 from bench.errors import ResultError
 from bench.samplers.base import (
     Availability,
@@ -64,7 +64,7 @@ class ReplaySampler(Sampler):
 
     name = "replay"
 
-    def __init__(self, path: Path, channel: str, caps: Capabilities, clock: Any, loop: bool, power_only: bool) -> None:
+    def __init__(self, path: Path, channel: str, caps: Capabilities, clock: Clock, loop: bool, power_only: bool) -> None:
         self.path = Path(path)
         self.source_channel = channel
         self.channel = f"replay:{channel}"

@@ -1,0 +1,108 @@
+"""The benchmark scripts in benchmarks/ run, and their figures are sane (not speed targets).
+
+Each script runs in its ``--quick`` mode in a subprocess, as a user would run it; its JSON on
+stdout is checked for the keys docs/performance.md relies on and for plausible values.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from tests import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def run_script(name: str, *args: str) -> tuple[dict, str]:
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), "--quick", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout), proc.stderr
+
+
+def finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+@pytest.fixture(scope="module")
+def overhead(tmp_path_factory) -> tuple[dict, str, dict]:
+    out = tmp_path_factory.mktemp("overhead") / "overhead.json"
+    report, table = run_script("meter_overhead.py", "--out", str(out))
+    return report, table, json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def accuracy() -> tuple[dict, str]:
+    return run_script("sampling_accuracy.py")
+
+
+def test_overhead_reports_every_condition_with_sane_figures(overhead):
+    report, table, from_file = overhead
+    assert from_file == report  # --out holds the same JSON as stdout
+    assert report["benchmark"] == "meter_overhead"
+    assert report["machine"]["nproc"] >= 1 and report["machine"]["torch"]
+    assert isinstance(report["target"]["met"], bool)
+    (setting,) = report["settings"]  # quick mode: one torch thread only
+    assert setting["threads"] == 1
+    assert setting["matmuls_per_round"] >= 1
+    rows = {r["name"]: r for r in setting["results"]}
+    assert set(rows) == {"off", "replay@10Hz", "replay@100Hz", "estimate@10Hz", "estimate@100Hz"}
+    for name, row in rows.items():
+        assert row["runs"] >= 2 and all(finite(t) and t > 0 for t in row["times_s"])
+        assert "| " + name + " |" in table
+    # each of the 2 rounds: off, then every metered run followed by another off
+    assert len(rows["off"]["times_s"]) == 2 * (1 + 4)
+    for name, row in rows.items():
+        if name == "off":
+            continue
+        assert row["errors"] == []
+        # wall time on a shared machine can swing many-fold between runs of 0.2 s:
+        # check the figures are well formed, not how fast anything ran
+        assert finite(row["ratio"]["median"]) and row["ratio"]["median"] > 0 and finite(row["overhead_pct"])
+        assert row["ratio"]["min"] <= row["ratio"]["p25"] <= row["ratio"]["median"] <= row["ratio"]["p75"]
+        assert row["ratio"]["p75"] <= row["ratio"]["max"]
+        assert finite(row["cpu_ratio"]["median"]) and row["cpu_ratio"]["median"] > 0
+        assert finite(row["meter_cpu_pct"]) and 0 <= row["meter_cpu_pct"] < 100
+        assert finite(row["finalize_s"]) and row["finalize_s"] >= 0
+    assert rows["replay@100Hz"]["achieved_rate_hz"] > rows["replay@10Hz"]["achieved_rate_hz"]
+
+
+def test_accuracy_rates_are_close_to_nominal(accuracy):
+    report, table = accuracy
+    assert report["benchmark"] == "sampling_accuracy"
+    by_rate = {r["rate_hz"]: r for r in report["rate"]}
+    assert set(by_rate) == {10.0, 100.0}
+    for nominal, r in by_rate.items():
+        assert r["error"] is None
+        # a busy shared machine can cost a 100 Hz meter some ticks; 10 Hz has ample slack
+        slack = 0.2 if nominal == 10.0 else 0.5
+        for achieved in (r["meter"]["achieved_rate_hz"], r["trace"]["achieved_rate_hz"]):
+            assert abs(achieved / nominal - 1) < slack
+        p50, p99 = r["trace"]["interval_p50_s"], r["trace"]["interval_p99_s"]
+        assert abs(p50 * nominal - 1) < 0.2 and p99 >= p50
+        assert abs(r["meter"]["interval_p50_s"] * nominal - 1) < 0.2
+        # the meter's own count and the trace agree on how many polls there were
+        assert abs(r["meter"]["polls"] - r["trace"]["samples"]) <= 1
+    assert "| 10 |" in table and "| 100 |" in table
+
+
+def test_accuracy_window_energy_with_counter_is_near_exact(accuracy):
+    report, _ = accuracy
+    combos = {(e["rate_hz"], e["profile"], e["mode"]) for e in report["energy"]}
+    assert combos == {(r, p, m) for r in (10.0, 100.0) for p in ("steps", "spikes_20ms", "ramp")
+                      for m in ("counter", "power_only")}
+    for e in report["energy"]:
+        assert e["windows"] >= 1 and e["missing"] == 0
+        assert finite(e["abs_rel_error_median_pct"]) and finite(e["abs_rel_error_max_pct"])
+        if e["mode"] == "counter":
+            assert e["methods"] == ["counter"]
+            assert e["abs_rel_error_max_pct"] < 1.0
+        else:
+            assert e["methods"] == ["integrated_power"]
+    for w in report["windows"]:
+        assert w["exact_j"] > 0 and 0.3 < w["duration_s"] < 2.0
