@@ -8,7 +8,10 @@ lazy: a plugin's module is imported only when it is named or listed, and one tha
 or breaks the contract is reported with its package and reason without breaking the others.
 
 ``BENCH_PLUGINS`` (comma list of entry-point names or distribution names, e.g.
-``acme,bench-plugin-foo``) restricts which third-party plugins may load at all. The harness's own
+``acme,bench-plugin-foo``) restricts which third-party plugins may load at all. Names compare as
+package indexes compare them (PEP 503: case-insensitive, runs of ``-``, ``_`` and ``.`` alike), so
+``bench-plugin-foo``, ``bench_plugin_foo`` and ``Bench.Plugin.Foo`` are one name; a plugin it blocks
+is reported as blocked, naming the variable, never as unknown. The harness's own
 backends (distribution ``bench``) are always allowed, and a third-party plugin cannot take the name
 of a built-in one: the built-in wins and the other is listed as shadowed.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -34,6 +38,7 @@ GROUPS = {
     "fakes": "bench.fakes",  # conformance fakes: name of a sampler -> context manager (bench.conformance.kit)
 }
 ALLOWLIST_VAR = "BENCH_PLUGINS"
+BLOCKED_NOTE = f"not in {ALLOWLIST_VAR}"
 BUILTIN_DIST = "bench"
 
 # Objects registered in-process (tests, notebooks): group -> name -> object. They win over entry points.
@@ -57,18 +62,23 @@ class PluginRef:
         return self.package == BUILTIN_DIST
 
 
+def normalize(name: str) -> str:
+    """A plugin or distribution name as package indexes compare them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name.strip()).lower()
+
+
 def _allowlist() -> set[str] | None:
     raw = os.environ.get(ALLOWLIST_VAR, "").strip()
     if not raw:
         return None
-    return {n.strip().lower() for n in raw.split(",") if n.strip()}
+    return {normalize(n) for n in raw.split(",") if n.strip()}
 
 
 def _allowed(name: str, package: str = "") -> bool:
     allow = _allowlist()
     if allow is None or package == BUILTIN_DIST:
         return True
-    return name.lower() in allow or (package.lower() in allow if package else False)
+    return normalize(name) in allow or (normalize(package) in allow if package else False)
 
 
 def _group(group: str) -> str:
@@ -85,7 +95,7 @@ def inventory(group: str) -> list[PluginRef]:
         dist = getattr(ep, "dist", None)
         ref = PluginRef(group, ep.name, ep.value, dist.name if dist else "?", dist.version if dist else "?")
         if not _allowed(ep.name, ref.package):
-            others.append(_noted(ref, f"not in {ALLOWLIST_VAR}"))
+            others.append(_noted(ref, BLOCKED_NOTE))
             continue
         held = usable.get(ep.name)
         if held is None:
@@ -106,6 +116,19 @@ def inventory(group: str) -> list[PluginRef]:
 
 def _noted(ref: PluginRef, note: str) -> PluginRef:
     return PluginRef(ref.group, ref.name, ref.value, ref.package, ref.version, note)
+
+
+def blocked(group: str, name: str) -> PluginRef | None:
+    """The plugin ``name`` of ``group`` if it is installed but ``BENCH_PLUGINS`` blocks it, else None."""
+    return next((r for r in inventory(group) if r.name == name and r.note == BLOCKED_NOTE), None)
+
+
+def blocked_message(ref: PluginRef) -> str:
+    """Why a blocked plugin does not load, and how to allow it."""
+    kind = ref.group.rstrip("s")
+    return (f"{kind} {ref.name!r} is installed ({ref.package} {ref.version}) but {ALLOWLIST_VAR}="
+            f"{os.environ.get(ALLOWLIST_VAR, '').strip()!r} blocks it; add {ref.name!r} or {ref.package!r} to "
+            f"{ALLOWLIST_VAR}, or unset it")
 
 
 def discover(group: str) -> list[PluginRef]:
@@ -161,8 +184,10 @@ def load(group: str, name: str, contract: Contract | None = None) -> Any:
     if ref is None:
         kind = group.rstrip("s")
         choices = ", ".join(r.name for r in refs if not r.note) or "none installed"
-        blocked = next((r for r in refs if r.name == name), None)
-        hint = f" ({blocked.note}: {blocked.package} {blocked.version})" if blocked else ""
+        held = next((r for r in refs if r.name == name), None)
+        if held is not None and held.note == BLOCKED_NOTE:
+            raise UsageError(f"{blocked_message(held)}; allowed now: {choices}")
+        hint = f" ({held.note}: {held.package} {held.version})" if held else ""
         raise UsageError(f"unknown {kind} {name!r}{hint}; choices: {choices}")
     try:
         ep = metadata.EntryPoint(name=ref.name, value=ref.value, group=_group(group))

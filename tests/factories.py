@@ -33,6 +33,7 @@ from bench.result.model import (
     Result,
     Stat,
     TraceRef,
+    ValidityCheck,
     Window,
     WorkloadResult,
 )
@@ -134,12 +135,24 @@ def workload(name: str = "llm-decode", *, unit: str = "token", gross_per_unit: l
     return wl, windows
 
 
+def passing_validity() -> list[ValidityCheck]:
+    """Every validity check a standard can require, passed (as the run records them)."""
+    from bench.analysis.validity import CHECKS
+
+    return [ValidityCheck(check=name, ok=True, detail=f"{name} passed (synthetic)") for name in CHECKS]
+
+
+_PASSING: Any = object()
+
+
 def make_result(*, workloads: list[tuple[WorkloadResult, list[Window]]] | None = None, device_name: str = H100,
                 device_type: str = "cuda", channels: list[ChannelInfo] | None = None,
                 achieved_rate_hz: float | None = 10.0, idle: bool = True, idle_clean: bool = True,
                 status: str = "complete", run_id: str = "run-0001", profile: dict[str, Any] | None = None,
-                device_extra: dict[str, Any] | None = None) -> Result:
-    """A whole result in memory; by default it conforms to clause7-2025.1."""
+                device_extra: dict[str, Any] | None = None,
+                validity: list[ValidityCheck] | None = _PASSING) -> Result:
+    """A whole result in memory; by default it conforms to clause7-2025.1 and 2025.2 (its validity checks, as
+    recorded at run time, all pass; ``validity=None`` records none)."""
     parts = workloads if workloads is not None else [workload()]
     idle_window = window("idle", 0.0, 10.0, 800.0)
     windows = [idle_window] + [w for _, ws in parts for w in ws]
@@ -153,6 +166,7 @@ def make_result(*, workloads: list[tuple[WorkloadResult, list[Window]]] | None =
         idle=IdleBaseline(window="idle", duration_s=10.0, energy_j=800.0, power_w=80.0, power_std_w=0.5,
                           clean=idle_clean) if idle else None,
         workloads=[wl for wl, _ in parts], windows=windows, profile=profile,
+        validity=passing_validity() if validity is _PASSING else validity,
     )
 
 
@@ -208,7 +222,8 @@ def write_result_folder(folder: Path | str, gross_per_unit_j: list[float], *, de
                 batch: int | None = None, units: int = 1000, duration_s: float = 10.0, idle_w: float = 50.0,
                 idle_s: float = 5.0, warmup_s: float = 4.0, rate_hz: float = 10.0, quality_level: int | None = 2,
                 extra_workloads: list[dict[str, Any]] | None = None, ripple_w: float = 3.0,
-                trace: bool = True, run_id: str | None = None, settings: dict[str, Any] | None = None) -> Path:
+                trace: bool = True, run_id: str | None = None, settings: dict[str, Any] | None = None,
+                idle_std_w: float | None = 0.5) -> Path:
     """A sealed result folder whose repeats have exactly the given gross J/unit. Returns the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -252,7 +267,8 @@ def write_result_folder(folder: Path | str, gross_per_unit_j: list[float], *, de
         measurement=Measurement(sampler="nvml", channels=[ChannelInfo(channel=channel, sampler="nvml",
                                                                       capabilities=FOLDER_CAPS)],
                                 rate_hz=rate_hz, achieved_rate_hz=rate_hz, samples=rows),
-        idle=IdleBaseline(window="idle", duration_s=idle_s, energy_j=idle_w * idle_s, power_w=idle_w),
+        idle=IdleBaseline(window="idle", duration_s=idle_s, energy_j=idle_w * idle_s, power_w=idle_w,
+                          power_std_w=idle_std_w),
         workloads=workloads, windows=windows, quality=quality,
         trace=TraceRef(rows=rows, t0_ns=T0_NS) if trace else TraceRef(path="trace.parquet"),
     )

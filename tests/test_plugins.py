@@ -148,10 +148,34 @@ def test_allowlist_admits_named_third_party_plugins_only(vendor, monkeypatch):
     assert {"nvml", "rapl", "estimate"} <= set(names)  # the harness's own backends are always allowed
     blocked = next(r for r in plugins.inventory("samplers") if r.name == "exploding")
     assert blocked.note == "not in BENCH_PLUGINS"
-    with pytest.raises(UsageError, match="not in BENCH_PLUGINS: broken-vendor 1.0"):
+    with pytest.raises(UsageError, match=r"sampler 'exploding' is installed \(broken-vendor 1.0\) but "
+                                         r"BENCH_PLUGINS='goodsim, acme' blocks it; add 'exploding' or 'broken-vendor'"):
         contracts.load("samplers", "exploding")
     monkeypatch.setenv("BENCH_PLUGINS", "broken-vendor")  # a distribution name admits all its plugins
     assert {"exploding", "goodsim"} <= set(plugins.names("samplers"))
+
+
+@pytest.mark.parametrize("spelling", ["broken_vendor", "Broken.Vendor", "broken--vendor"])
+def test_allowlist_matches_distribution_names_as_package_indexes_do(vendor, monkeypatch, spelling):
+    vendor("[bench.samplers]\ngoodsim = tests.support.broken_plugins.samplers:GoodSim\n")
+    monkeypatch.setenv("BENCH_PLUGINS", spelling)  # the distribution is 'broken-vendor'
+    assert "goodsim" in plugins.names("samplers")
+
+
+def test_a_blocked_device_type_says_bench_plugins_blocked_it(vendor, monkeypatch, cli):
+    from bench.devices import open_device
+    from bench.errors import DeviceError
+
+    vendor("[bench.devices]\nsimdev = tests.support.broken_plugins.samplers:GoodSim\n")
+    monkeypatch.setenv("BENCH_PLUGINS", "someone-else")
+    with pytest.raises(DeviceError, match=r"device type 'simdev': device 'simdev' is installed \(broken-vendor 1.0\) "
+                                          r"but BENCH_PLUGINS='someone-else' blocks it"):
+        open_device("simdev:0")
+    res = cli("run", "--device", "simdev:0", "--workload", "gemm", "--quiet")
+    assert res.code == 2 and "BENCH_PLUGINS='someone-else' blocks it" in res.err and "unknown" not in res.err
+    monkeypatch.delenv("BENCH_PLUGINS")
+    with pytest.raises(DeviceError, match="unknown device type 'nosuch'"):
+        open_device("nosuch:0")
 
 
 def test_a_third_party_plugin_cannot_take_a_builtin_name(vendor):

@@ -131,6 +131,8 @@ class Row:
     quality_level: int | None
     standard: str | None
     integrity: str | None
+    grade_reason: str | None = None  # why ``grade`` is None (ungraded)
+    conforms: bool | None = None
     ratio: float | None = None
     ratio_low: float | None = None
     ratio_high: float | None = None
@@ -273,7 +275,8 @@ def _table(workload: str, rows: list[dict[str, Any]], base_run: str, col: str, m
         row = Row(run=rec["run"], device=rec["device"], preset=rec["preset"], dtype=rec["dtype"], batch=rec["batch"],
                   n=len(rec[f"{col}_repeats"]), mean=rec[col], ci_low=rec[f"{col}_ci_low"],
                   ci_high=rec[f"{col}_ci_high"], throughput=rec["throughput"], grade=rec["grade"],
-                  quality_level=rec["quality_level"], standard=rec["standard"], integrity=rec["integrity"])
+                  quality_level=rec["quality_level"], standard=rec["standard"], integrity=rec["integrity"],
+                  grade_reason=rec.get("grade_reason"), conforms=rec.get("conforms"))
         if rec is base:
             row.verdict, row.ratio = BASELINE, 1.0 if row.mean is not None else None
             row.flags = _differences(rec, rec)[1]

@@ -7,7 +7,9 @@
     df.attrs["skipped"]                      # [(path, reason), ...] for what could not be used
 
 Folders are found and checked by :mod:`bench.result.store`. Grades, carbon and water come from
-:mod:`bench.analysis.scoring`.
+:mod:`bench.analysis.scoring`: ``grade`` is a letter only where the standard grades the row (standard preset,
+quality at or above the standard's minimum, a conforming result); elsewhere it is missing and
+``grade_reason`` says why.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ COLUMNS: dict[str, str] = {
     **{f"{fig}{suffix}": "Float64" for fig in STAT_FIGURES for suffix in ("", "_std", "_ci_low", "_ci_high")},
     "idle_power_w": "Float64", "flops_per_joule": "Float64",
     "quality_level": "Int64", "quality_label": "string",
-    "grade": "string", "standard": "string", "standard_version": "string", "conforms": "boolean",
-    "carbon_g": "Float64", "water_ml": "Float64", "footprint_units": "Int64",
+    "grade": "string", "grade_reason": "string", "standard": "string", "standard_version": "string",
+    "conforms": "boolean", "carbon_g": "Float64", "water_ml": "Float64", "carbon_accelerator_g": "Float64",
+    "water_accelerator_ml": "Float64", "footprint_units": "Int64",
     "sampler": "string", "rate_hz": "Float64", "harness_version": "string", "schema_version": "string",
     "integrity": "string", "signed_by": "string", "digest": "string", "path": "string",
     **{f"{fig}_repeats": "object" for fig in ("energy_per_unit_j", "gross_energy_per_unit_j", "throughput")},
@@ -127,7 +130,11 @@ def _workload_row(run: Run, wl: WorkloadResult, score: Any) -> dict[str, Any]:
         row["flops_per_joule"] = agg.flops_per_joule.mean if agg.flops_per_joule else None
     ws = next((w for w in score.workloads if w.workload == wl.workload), None) if score is not None else None
     if ws is not None:
-        row.update(grade=ws.grade, carbon_g=ws.carbon_g, water_ml=ws.water_ml, footprint_units=ws.footprint_units)
+        row.update(grade=ws.grade, grade_reason=ws.grade_reason, carbon_g=ws.carbon_g, water_ml=ws.water_ml,
+                   carbon_accelerator_g=ws.carbon_accelerator_g, water_accelerator_ml=ws.water_accelerator_ml,
+                   footprint_units=ws.footprint_units)
+    elif score is None:
+        row["grade_reason"] = "not scored"
     return row
 
 

@@ -21,9 +21,11 @@ def _mean_ci(row: Any) -> str:
 
     if row.mean is None:
         return "-"
+    from bench.cli.show import ci_text
+
     if row.ci_low is None or row.ci_high is None or not row.mean:
-        return f"{nice_number(row.mean)} (n={row.n})"
-    return f"{nice_number(row.mean)} \u00b1{abs((row.ci_high - row.ci_low) / 2 / row.mean):.1%}"
+        return f"{nice_number(row.mean)} {ci_text(None, row.n)}"
+    return f"{nice_number(row.mean)} {ci_text(abs((row.ci_high - row.ci_low) / 2 / row.mean), row.n)}"
 
 
 def _ratio(row: Any) -> str:
@@ -56,7 +58,7 @@ def print_rich(comp: Any, console: Any) -> None:
             table.add_column(head, justify="right" if right else "left", no_wrap=no_wrap,
                              min_width=12 if head.startswith("verdict") else None,
                              overflow="fold" if head.startswith(("verdict", "config")) else "ellipsis")
-        notes = []
+        notes, ungraded = [], []
         for i, row in enumerate(tb.rows, 1):
             mark = ""
             if row.flags:
@@ -71,10 +73,12 @@ def print_rich(comp: Any, console: Any) -> None:
                 verdict.append(f"\np = {row.p_value:.2g}", style="dim")
             cells = [str(i), who] + ([Text(_config(row))] if configs else [])
             quality = "-" if row.quality_level is None else f"L{row.quality_level}"
-            cells += [_mean_ci(row), _ratio(row), verdict, Text(f"{row.grade or '-':<5} {quality}")]
+            cells += [_mean_ci(row), _ratio(row), verdict, Text(f"{row.grade or 'ungraded':<5} {quality}")]
             table.add_row(*cells)
+            if row.grade is None and row.grade_reason:
+                ungraded.append(f"{row.run}: ungraded: {row.grade_reason}")
         console.print(table)
-        for note in notes + tb.notes:
+        for note in notes + ungraded + tb.notes:
             console.print(Text(note, style="yellow"))
     console.print(Text(comp.method, style="dim"))
 

@@ -57,47 +57,70 @@ def _fmt(value: float | None, unit: str | None) -> str:
 
 
 def _fmt_ci(ws) -> str:
+    from bench.cli.show import ci_text
+
     text = _fmt(ws.value, ws.metric_unit)
-    if ws.ci95_relative is not None and ws.value is not None:
-        text += f" ±{ws.ci95_relative:.1%}"
+    if ws.value is not None:
+        text += " " + ci_text(ws.ci95_relative, ws.n)
     if ws.basis and ws.value is not None:
         text += f" ({ws.basis})"
     return text
 
 
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
 def _table(scores: list[Any], std: Any) -> Any:
     from rich.table import Table
 
-    per = std.reported.per_units
+    per = f"{std.reported.per_units:g}".replace("1000", "1k")
+    carbon = scores[0].footprint.carbon_unit if scores and scores[0].footprint is not None else "gCO2e"
     table = Table(title=f"{std.id} ({std.status}), sha256 {std.sha256[:12]}", title_justify="left")
     table.add_column("run")
     table.add_column("workload")
-    table.add_column("value ± 95% CI", no_wrap=True)
+    table.add_column("value, 95% CI", no_wrap=True)
     table.add_column("grade", no_wrap=True)
-    table.add_column(f"gCO2e/{per:g}".replace("/1000", "/1k"), justify="right")
-    table.add_column(f"mL/{per:g}".replace("/1000", "/1k"), justify="right")
+    table.add_column(f"{carbon}/{per} server", justify="right")
+    table.add_column(f"{carbon}/{per} accel.", justify="right")
+    table.add_column(f"mL/{per} server", justify="right")
+    table.add_column(f"mL/{per} accel.", justify="right")
     table.add_column("quality", no_wrap=True)
     table.add_column("conforms", no_wrap=True)
     for s in scores:
         for w in s.workloads:
             table.add_row(
-                s.run_id, w.workload, _fmt_ci(w), w.grade or "-",
-                "-" if w.carbon_g is None else f"{w.carbon_g:.3g}",
-                "-" if w.water_ml is None else f"{w.water_ml:.3g}",
+                s.run_id, w.workload, _fmt_ci(w), w.grade or "ungraded",
+                _num(w.carbon_g), _num(w.carbon_accelerator_g), _num(w.water_ml), _num(w.water_accelerator_ml),
                 f"L{s.quality.level}", "yes" if s.conforms else "no",
             )
     return table
 
 
+def footprint_lines(f: Any) -> list[str]:
+    """The footprint factors, each with its source (and the carbon intensity's basis)."""
+    return [
+        f"carbon intensity {f.carbon_intensity_g_per_kwh:.4g} {f.carbon_unit}/kWh ({f.carbon_basis}): {f.carbon_source}",
+        f"WUE {f.wue_l_per_kwh:g} L/kWh (per kWh of IT energy): {f.wue_source}",
+        f"PUE {f.pue:g} (facility / IT energy): {f.pue_source}",
+        f"EWIF {f.ewif_l_per_kwh:g} L/kWh: {f.ewif_source}",
+    ]
+
+
 def _print_details(console: Any, scores: list[Any]) -> None:
     if scores and scores[0].footprint is not None:
-        f = scores[0].footprint
-        console.print(f"carbon intensity {f.carbon_intensity_g_per_kwh:.4g} gCO2e/kWh: {f.carbon_source}", highlight=False)
-        console.print(f"WUE {f.wue_l_per_kwh:g} L/kWh: {f.wue_source}", highlight=False)
-        console.print(f"PUE {f.pue:g}: {f.pue_source}", highlight=False)
-        console.print(f"EWIF {f.ewif_l_per_kwh:g} L/kWh: {f.ewif_source}", highlight=False)
+        for line in footprint_lines(scores[0].footprint):
+            console.print(line, highlight=False, markup=False)
+        console.print("server: device energy x server overhead = IT energy, then PUE and WUE; accel.: the device's "
+                      "own energy only", highlight=False, markup=False)
     for s in scores:
-        notes = s.warnings + [f"{w.workload}: {m}" for w in s.workloads for m in w.warnings]
+        notes = []
+        if s.footprint is not None:
+            notes.append(f"server overhead {s.footprint.overhead:g} (IT / device energy): "
+                         f"{s.footprint.server_overhead_source}")
+        notes += s.warnings + [f"{w.workload}: {m}" for w in s.workloads for m in w.warnings]
+        notes += [f"{w.workload}: ungraded: {w.grade_reason}" for w in s.workloads if w.grade is None]
+        notes += [f"{i.severity}: {i.code}: {i.message}" for i in s.issues]
         notes += [f"failed {c.line()}" for c in s.failed]
         for note in notes:
             console.print(f"{s.run_id}: {note}", highlight=False, markup=False)
@@ -113,11 +136,20 @@ def _print_details(console: Any, scores: list[Any]) -> None:
 @click.option("--wue", type=float, default=None, help="On-site water usage effectiveness, L/kWh (default 0.55).")
 @click.option("--pue", type=float, default=None, help="Power usage effectiveness (default 1.17).")
 @click.option("--ewif", default=None, help="Water of electricity generation, L/kWh or a source name (default 3.142).")
+@click.option("--server-overhead", type=float, default=None, metavar="FACTOR",
+              help="Whole-server energy per unit of device energy (host CPU, memory, fans, network), applied before "
+                   "PUE and WUE; default: the hardware profile's, else 1.")
+@click.option("--carbon-basis", default=None, metavar="TEXT",
+              help="Basis of --carbon-intensity, e.g. 'lifecycle, CO2e' or 'direct (combustion), CO2 only'.")
 @_profiles_option
 def score(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
           country: str | None, region: str | None, carbon_intensity: float | None, wue: float | None,
-          pue: float | None, ewif: str | None, profiles_dirs: tuple[Path, ...]) -> None:
-    """Score RESULT folders: metric with CI, grade, carbon, water and quality level."""
+          pue: float | None, ewif: str | None, server_overhead: float | None, carbon_basis: str | None,
+          profiles_dirs: tuple[Path, ...]) -> None:
+    """Score RESULT folders: metric with CI, grade (or why ungraded), carbon, water and quality level.
+
+    A result folder of any age is scored from its result.json alone, against the standard chosen (default:
+    the newest shipped)."""
     from bench.analysis.scoring.footprint import footprint_factors
     from bench.analysis.scoring.profiles import load_profiles
     from bench.analysis.scoring.score import score_result
@@ -125,8 +157,13 @@ def score(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
 
     std = load_standard(standard_ref)
     profiles = load_profiles(profiles_dirs)
+    if carbon_basis and carbon_intensity is None:
+        from bench.errors import UsageError
+
+        raise UsageError("--carbon-basis states the basis of --carbon-intensity; give both or neither")
     factors = footprint_factors(country=country, region=region, carbon_intensity_g_per_kwh=carbon_intensity,
-                                wue=wue, pue=pue, ewif=ewif)
+                                wue=wue, pue=pue, ewif=ewif, server_overhead=server_overhead,
+                                carbon_basis_text=carbon_basis)
     loaded, errors = _load_all(results)
     scores = [score_result(result, std, profiles, factors) for _, result in loaded]
     if as_json:
@@ -143,14 +180,18 @@ def score(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
         raise BenchError(errors[-1][1])
 
 
-def _validity_failures(path: Path, result: Any) -> list[dict[str, Any]]:
-    """Re-run the validity checks from the result and its trace; the failed ones as rule dicts."""
+def rerun_validity(path: Path, result: Any, required: list[str]) -> tuple[list[Any], str]:
+    """The validity checks re-run from the result's trace, and what they are; a trace that cannot be read fails
+    every check the standard requires, saying why."""
     from bench.analysis.validity import check_validity
+    from bench.result.model import ValidityCheck
 
     folder = path if path.is_dir() else path.parent
-    return [{"workload": (c.window or "").split("/")[0] or None, "rule": f"validity.{c.check}",
-             "expected": f"<= {c.limit:.4g}" if c.limit is not None else "pass",
-             "actual": c.detail} for c in check_validity(result, folder) if not c.ok]
+    try:
+        return check_validity(result, folder), "re-run from the trace"
+    except Exception as exc:  # noqa: BLE001 - an unreadable trace is a finding, not a crash
+        why = f"could not re-run from the trace ({type(exc).__name__}: {exc})"
+        return [ValidityCheck(check=name, ok=False, detail=why) for name in required], why
 
 
 @click.command()
@@ -158,8 +199,9 @@ def _validity_failures(path: Path, result: Any) -> list[dict[str, Any]]:
 @_standard_option
 @_json_option
 @_profiles_option
-@click.option("--validity", is_flag=True,
-              help="Also re-run the validity checks on the trace (coverage, rate, counter vs power, limits, idle).")
+@click.option("--validity/--no-validity", default=True, show_default=True,
+              help="Re-run the validity checks the standard requires on each trace (coverage, rate, counter vs "
+                   "power, power limit, telemetry, idle); --no-validity judges the checks recorded at run time.")
 def check(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
           profiles_dirs: tuple[Path, ...], validity: bool) -> None:
     """Check RESULT folders conform to a standard: exit 0 if every one does, 1 if not (each failed rule listed)."""
@@ -172,14 +214,19 @@ def check(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
     loaded, errors = _load_all(results)
     rows: list[dict[str, Any]] = []
     for path, result in loaded:
-        s = score_result(result, std, profiles)
-        failed = [c.model_dump(mode="json") for c in s.failed]
         if validity:
-            failed += _validity_failures(Path(path), result)
+            checks, source = rerun_validity(Path(path), result, list(std.rules.validity_checks))
+            s = score_result(result, std, profiles, validity=checks, validity_source=source)
+        else:
+            s = score_result(result, std, profiles)
+        failed = [c.model_dump(mode="json") for c in s.failed]
         rows.append({"path": str(path), "run_id": s.run_id, "conforms": not failed,
-                     "quality_level": s.quality.level, "failed": failed, "error": None})
-    rows += [{"path": str(p), "run_id": None, "conforms": False, "quality_level": None,
-              "failed": [], "error": message} for p, message in errors]
+                     "quality_level": s.quality.level, "validity": s.validity_source,
+                     "grades": {w.workload: w.grade for w in s.workloads},
+                     "grade_reasons": {w.workload: w.grade_reason for w in s.workloads if w.grade is None},
+                     "failed": failed, "error": None})
+    rows += [{"path": str(p), "run_id": None, "conforms": False, "quality_level": None, "validity": None,
+              "grades": {}, "grade_reasons": {}, "failed": [], "error": message} for p, message in errors]
     if as_json:
         click.echo(json.dumps({"standard": std.record(), "results": rows}, indent=2))
     else:

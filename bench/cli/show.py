@@ -20,37 +20,55 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def ci_text(rel: float | None, n: int) -> str:
+    """A 95% CI as the views print it: ``±2.1% (95% CI, n=3)``; ``(n=1, no CI)`` without one."""
+    if rel is None:
+        return f"(n={n}, no CI)"
+    return f"\u00b1{rel:.1%} (95% CI, n={n})"
+
+
 def _stat(stat: Any) -> str:
     if stat is None or stat.mean is None:
         return "-"
-    rel = stat.ci95_relative
-    return _fmt(stat.mean) + (f" ±{rel:.1%}" if rel is not None else " (n=1)")
+    return _fmt(stat.mean) + " " + ci_text(stat.ci95_relative, stat.n)
 
 
-def _grades(result: Any) -> dict[str, str]:
+def grades_of(result: Any) -> tuple[dict[str, str], list[str]]:
+    """Workload -> its grade letter or "ungraded", and a line per ungraded workload saying why."""
     try:
         from bench.analysis.scoring.score import grade_summary
     except ImportError:
-        return {}
+        return {}, []
     from bench.errors import BenchError
 
     try:
         rows = grade_summary(result)
-    except BenchError:  # scoring is advisory in a summary; `bench score` reports its errors
-        return {}
-    out = {}
+    except BenchError as exc:  # scoring is advisory in a summary; `bench score` reports its errors
+        return {}, [f"grades: not scored ({exc})"]
+    out, why = {}, []
     for row in rows:
-        off_preset = any(f.startswith(f"{row['workload']}: preset:") for f in row.get("failed", []))
-        # bands are set for the standard preset: a smoke-sized model's grade would mean nothing
-        out[row["workload"]] = "n/a" if off_preset else (row.get("grade") or "-")
-    return out
+        out[row["workload"]] = row.get("grade") or "ungraded"
+        if not row.get("grade"):
+            why.append(f"grade: {row['workload']}: ungraded under {row['standard']}: "
+                       f"{row.get('grade_reason') or 'not graded'}")
+    return out, why
+
+
+def quality_line(q: Any) -> str:
+    """``quality: L2 (label)``, with the aspects that hold it down when it is below L2."""
+    if q is None:
+        return "quality: not assessed"
+    line = f"quality: L{q.level} ({q.label})"
+    if q.level < 2:
+        line += ": " + "; ".join(f"{a.aspect}: {a.reason}" for a in q.aspects if a.level == q.level)
+    return line
 
 
 def print_summary(result: Any, folder: Path | None, console: Any) -> None:
-    """A readable summary of a result: one row per workload, then the method and the issues."""
+    """A readable summary of a result: one row per workload, then the method, the grades and the issues."""
     from rich.table import Table
 
-    grades = _grades(result)
+    grades, why_ungraded = grades_of(result)
     table = Table(title=f"{result.device.get('name', '?')} ({result.device.get('spec', '?')}) - {result.status}")
     for col in ("workload", "status", "unit", "units/s", "J/unit net", "J/unit gross", "power W", "grade"):
         left = col in ("workload", "status", "unit")
@@ -72,12 +90,19 @@ def print_summary(result: Any, folder: Path | None, console: Any) -> None:
         f"sampler: {m.sampler} ({', '.join(c.channel for c in m.channels)}), {m.rate_hz:g} Hz requested, "
         f"{_fmt(m.achieved_rate_hz)} Hz achieved, {m.samples} samples",
         f"idle baseline: {_fmt(idle.power_w)} W over {_fmt(idle.duration_s)} s" if idle else "idle baseline: none",
-        f"quality: L{q.level} ({q.label})" if q else "quality: not assessed",
+        quality_line(q),
     ]
     if result.reason:
         lines.append(f"reason: {result.reason}")
+    lines.extend(why_ungraded)
+    from bench.analysis.sanity import sanity_issues
+
+    recorded = {(i.code, i.message) for i in result.issues}
     for issue in result.issues:
         lines.append(f"{issue.severity}: {issue.code}: {issue.message}")
+    for issue in sanity_issues(result):  # a result written before a check existed still shows its finding
+        if (issue.code, issue.message) not in recorded:
+            lines.append(f"{issue.severity}: {issue.code}: {issue.message} (found now)")
     for w in result.workloads:
         for issue in w.issues:
             lines.append(f"{issue.severity}: {w.workload}: {issue.message}")

@@ -19,7 +19,7 @@ _EXPORTS = {
     "CheckResult": "bench.conformance.core", "Report": "bench.conformance.core",
     "ConformanceFailure": "bench.conformance.core", "env_vars": "bench.conformance.core",
     "safe_available": "bench.conformance.core", "PASS": "bench.conformance.core", "FAIL": "bench.conformance.core",
-    "SKIP": "bench.conformance.core", "ABSENT_DEVICE": "bench.conformance.core",
+    "SKIP": "bench.conformance.core", "NA": "bench.conformance.core", "ABSENT_DEVICE": "bench.conformance.core",
     "run_device_conformance": "bench.conformance.device",
 }
 __all__ = sorted(_EXPORTS)

@@ -1,9 +1,9 @@
 """The checks of the conformance kit (driven by :func:`bench.conformance.kit.run_conformance`).
 
 Order: ``contract``, ``is_available``, ``open``, ``read_latency``, then a short series of reads that
-feeds ``capabilities``, ``units``, ``monotonic`` and ``energy_consistency``; ``thread_safety``,
-``meter_window``, ``describe``, ``close_idempotent`` and ``errors`` last (its faults spoil the fake).
-Each check runs under a time limit; a hung call fails that check and skips the rest.
+feeds ``capabilities``, ``units``, ``timestamps``, ``monotonic`` and ``energy_consistency``;
+``thread_safety``, ``meter_window``, ``describe``, ``close_idempotent`` and ``errors`` last (its faults
+spoil the fake). Each check runs under a time limit; a hung call fails that check and skips the rest.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from bench.conformance.core import (
     CheckResult,
     ConformanceSetup,
     Report,
+    own_absent,
     real_time,
 )
 from bench.conformance.flow import (
@@ -35,8 +36,8 @@ from bench.errors import SamplerError
 from bench.guarded import call_with_timeout
 from bench.samplers.base import Capabilities, PowerKind, Reading, Sampler, Scope
 
-SAMPLER_CHECKS = ("contract", "is_available", "open", "read_latency", "capabilities", "units", "monotonic",
-                  "energy_consistency", "thread_safety", "meter_window", "describe", "close_idempotent",
+SAMPLER_CHECKS = ("contract", "is_available", "open", "read_latency", "capabilities", "units", "timestamps",
+                  "monotonic", "energy_consistency", "thread_safety", "meter_window", "describe", "close_idempotent",
                   "errors")
 LATENCY_READS, LATENCY_BUDGET_S = 200, 1.0
 SERIES_SIM_S, SERIES_REAL_S, SERIES_BUDGET_S = 3.0, 1.0, 2.0
@@ -129,7 +130,7 @@ def _run_named(ctx: Ctx, name: str, fn: Callable[[Ctx], Any]) -> list[CheckResul
 
 
 def _names_of(name: str) -> tuple[str, ...]:
-    return ("capabilities", "units", "monotonic", "energy_consistency") if name == "series" else (name,)
+    return ("capabilities", "units", "timestamps", "monotonic", "energy_consistency") if name == "series" else (name,)
 
 
 def _timed(ctx: Ctx, name: str, fn: Callable[[Ctx], CheckResult]) -> CheckResult:
@@ -150,7 +151,9 @@ def _timed(ctx: Ctx, name: str, fn: Callable[[Ctx], CheckResult]) -> CheckResult
 
 
 def check_is_available(ctx: Ctx) -> CheckResult:
-    devices = [d for d in dict.fromkeys([ctx.device, "cpu", "cuda:0", ABSENT_DEVICE, "", "cuda:-1"]) if d or d == ""]
+    mine = own_absent(ctx.device)
+    devices = [d for d in dict.fromkeys([ctx.device, "cpu", "cuda:0", ABSENT_DEVICE, mine or "", "", "cuda:-1"])
+               if d or d == ""]
     problems, slowest, answers = [], 0.0, {}
     for dev in devices:
         start = real_time()
@@ -166,10 +169,14 @@ def check_is_available(ctx: Ctx) -> CheckResult:
             problems.append(f"is_available({dev!r}) said no without a reason")
         else:
             answers[dev or "''"] = "yes" if result.ok else "no"
+    if mine and answers.get(mine) == "yes" and answers.get(ABSENT_DEVICE) == "no":
+        problems.append(f"is_available({mine!r}) says yes for a device of its own type that does not exist: it "
+                        "checks the type but not the index, so a mistyped index would measure another device")
     figures = {"calls": len(devices), "slowest_s": slowest, "answers": answers}
     if problems:
         return CheckResult("is_available", FAIL, "; ".join(problems), figures)
-    return CheckResult("is_available", PASS, "returned an Availability with a reason for every device string", figures)
+    return CheckResult("is_available", PASS, "returned an Availability with a reason for every device string, and no "
+                       "for an absent device of its own type", figures)
 
 
 def check_open(ctx: Ctx) -> CheckResult:

@@ -13,8 +13,13 @@ from typing import Any
 from bench.clock import Clock, SimClock
 from bench.guarded import call_with_timeout
 
-PASS, FAIL, SKIP = "pass", "fail", "skip"
+PASS, FAIL, SKIP, NA = "pass", "fail", "skip", "n/a"
+# A check is "n/a" when it does not apply to what the plugin declares (no counter to keep monotonic, no
+# instant power to compare the counter with): that is a pass. It is "skip" when it could have run but did not
+# (no device and no fake, an earlier check hung, the plugin would not load): the kit then has no evidence,
+# and the report is INCOMPLETE, never a pass.
 ABSENT_DEVICE = "bench-conformance-absent:0"  # a device type nobody has
+ABSENT_INDEX = 9999  # an index of the plugin's own device type that no machine has
 IS_AVAILABLE_TIMEOUT_S = 5.0
 
 
@@ -27,7 +32,10 @@ class ConformanceSetup:
     time. ``device_name``: the marketing name, matched against hardware profiles for the units check.
     ``rated_power_w``: the simulated chip's rated power, used when no profile matches by name.
     ``faults``: name -> a function that makes the device fail from then on (e.g. ``"device_lost"``);
-    after each, reads must raise a :class:`bench.errors.SamplerError` subclass.
+    after each, reads must raise the :class:`bench.errors.SamplerError` subclass the contract names for it:
+    ``fault_errors`` maps a fault to that class, and the usual names need no entry (:data:`FAULT_ERRORS`:
+    ``device_lost``/``gpu_lost`` -> ``SamplerDeviceLost``, ``no_permission`` -> ``SamplerNoPermission``, ...).
+    A fault with neither must still raise a subclass, never the bare ``SamplerError``.
     """
 
     device: str
@@ -37,6 +45,7 @@ class ConformanceSetup:
     rated_power_w: float | None = None
     faults: dict[str, Callable[[], None]] = field(default_factory=dict)
     note: str = ""
+    fault_errors: dict[str, type] = field(default_factory=dict)
 
 
 class DrivenClock(SimClock):
@@ -85,7 +94,13 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        """Passed: no check failed and none was skipped (a check that does not apply, "n/a", is fine)."""
+        return not self.failed and not self.skipped
+
+    @property
+    def verdict(self) -> str:
+        """``PASS``, ``FAIL`` (a check failed) or ``INCOMPLETE`` (nothing failed, but checks did not run)."""
+        return "FAIL" if self.failed else "INCOMPLETE" if self.skipped else "PASS"
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -93,7 +108,25 @@ class Report:
 
     @property
     def skipped(self) -> list[CheckResult]:
+        """Checks that could have run and did not: no evidence either way."""
         return [c for c in self.checks if c.status == SKIP]
+
+    @property
+    def not_applicable(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.status == NA]
+
+    def summary(self) -> str:
+        """One line: the verdict, what failed or was skipped, and what did not apply."""
+        if self.failed:
+            text = "FAIL: " + ", ".join(c.name for c in self.failed)
+        elif self.skipped:
+            text = (f"INCOMPLETE: {len(self.skipped)} check(s) skipped, no evidence for them: "
+                    + ", ".join(c.name for c in self.skipped))
+        else:
+            text = "PASS"
+        if self.not_applicable:
+            text += f" ({len(self.not_applicable)} not applicable: {', '.join(c.name for c in self.not_applicable)})"
+        return text
 
     def check(self, name: str) -> CheckResult:
         for c in self.checks:
@@ -104,6 +137,7 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["ok"] = self.ok
+        data["verdict"] = self.verdict
         return json.loads(json.dumps(data, default=str))
 
     def format_table(self) -> str:
@@ -113,8 +147,30 @@ class Report:
         for c in self.checks:
             figs = ", ".join(f"{k}={short_figure(v)}" for k, v in c.figures.items())
             lines.append(f"  {c.status.upper():4}  {c.name:<19} {c.message}" + (f"  [{figs}]" if figs else ""))
-        lines.append("  => " + ("PASS" if self.ok else "FAIL: " + ", ".join(c.name for c in self.failed)))
+        lines.append("  => " + self.summary())
         return "\n".join(lines)
+
+
+def own_absent(device: str) -> str | None:
+    """A device of ``device``'s own type that no machine has (``acme:9999``), or None without a device."""
+    kind = device.split(":", 1)[0].strip()
+    return f"{kind}:{ABSENT_INDEX}" if kind else None
+
+
+def fault_error(setup: ConformanceSetup, fault: str) -> type | None:
+    """The error class the contract names for ``fault`` (the fake's declaration, else the usual name), or None."""
+    from bench.errors import (
+        SamplerDeviceLost,
+        SamplerNoPermission,
+        SamplerNotSupported,
+        SamplerTimeout,
+        SamplerUnavailable,
+    )
+
+    usual = {"device_lost": SamplerDeviceLost, "gpu_lost": SamplerDeviceLost, "no_permission": SamplerNoPermission,
+             "not_supported": SamplerNotSupported, "timeout": SamplerTimeout, "hang": SamplerTimeout,
+             "unavailable": SamplerUnavailable, "driver_unloaded": SamplerUnavailable}
+    return setup.fault_errors.get(fault) or usual.get(fault)
 
 
 def short_figure(value: Any) -> str:

@@ -21,8 +21,11 @@ DEVICE_CHECKS = ("contract", "probe", "open_absent", "open", "name", "identity",
                  "supports_dtype", "torch_device", "default_samplers")
 
 
-def run_device_conformance(target: str | type, *, fake: bool | None = None, timeout_s: float = 10.0) -> Report:
-    """Run the device checks on the backend ``target`` (entry-point name or class)."""
+def run_device_conformance(target: str | type, *, device: str | None = None, fake: bool | None = None,
+                           timeout_s: float = 10.0) -> Report:
+    """Run the device checks on the backend ``target`` (entry-point name or class), on ``device`` when named (an
+    absent one fails the ``device`` check unless ``fake`` is True), else on the first device found here, else
+    on the backend's fake."""
     from bench import contracts, plugins
     from bench.errors import BenchError
 
@@ -48,6 +51,15 @@ def run_device_conformance(target: str | type, *, fake: bool | None = None, time
     report.checks += [found, _timed("open_absent", lambda: _check_absent(cls), timeout_s)]
     present = found.figures.get("found") or []
     factory = getattr(cls, "conformance_fake", None)
+    if device and fake is not True:
+        if device not in present:
+            report.device = device
+            report.checks.append(CheckResult("device", FAIL, f"{device} is not present (probe found "
+                                             f"{', '.join(present) or 'none'}); the kit does not fall back to the "
+                                             "fake when a device is named (pass --fake to check the fake instead)"))
+            report.checks += [CheckResult(n, SKIP, f"{device} is not present") for n in DEVICE_CHECKS[3:]]
+            return report
+        present = [device]
     if present and fake is not True:
         report.mode, setup_cm = "hardware", contextlib.nullcontext(present[0])
     elif callable(factory) and fake is not False:

@@ -27,6 +27,10 @@ Use in a test (``fake_gpus`` also registers :class:`bench.conformance.fake_cuda.
     nvml.install(monkeypatch)              # or only the fake NVML, undone by pytest at teardown
     FakeNvml.of("NVIDIA A10", "Tesla P100-PCIE-16GB", power=250.0)   # quick scenario by names
 
+Conditions that come and go: ``FakeGpu(episodes=[Episode("process", after_s=3, until_s=6, value=4242)])``
+(another process computes on the GPU), ``Episode("throttle", value=0x40)`` (clock-event reason bits),
+``Episode("mig")`` (MIG mode on); each holds from ``after_s`` until ``until_s``.
+
 Faults: ``FakeGpu(faults=[Fault("gpu_lost", after_s=5)])``, ``Fault("no_permission", calls={...})``,
 ``Fault("hang", after_s=2, hang_s=3)`` (one call blocks for 3 s on the fake's clock);
 ``FakeNvml(init_error="driver_not_loaded")`` makes ``nvmlInit`` fail.
@@ -151,6 +155,23 @@ class Fault:
     hang_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class Episode:
+    """A condition of the GPU from ``after_s`` until ``until_s`` (s since the fake driver loaded).
+
+    ``kind``: ``"process"`` (``value`` is the pid of another process computing on the GPU),
+    ``"throttle"`` (``value`` is the clock-event reason bits) or ``"mig"`` (MIG mode on).
+    """
+
+    kind: str
+    after_s: float = 0.0
+    until_s: float = math.inf
+    value: int = 0
+
+    def active(self, now_s: float) -> bool:
+        return self.after_s <= now_s < self.until_s
+
+
 @dataclass
 class FakeGpu:
     """One simulated GPU. Empty ``uuid``/``pci_bus_id`` and a None ``architecture`` are derived."""
@@ -170,6 +191,7 @@ class FakeGpu:
     processes: list[int] = field(default_factory=list)  # pids running compute work on the GPU
     clocks_event_reasons: int = 0
     faults: list[Fault] = field(default_factory=list)
+    episodes: list[Episode] = field(default_factory=list)
 
     def finish(self, index: int) -> None:
         """Fill the derived fields (called by :class:`FakeNvml`)."""
@@ -463,25 +485,38 @@ class FakeNvml(types.ModuleType):
             raise self._error("NVML_ERROR_INVALID_ARGUMENT")
         return clocks[type]
 
+    def _episodes(self, gpu: FakeGpu, kind: str) -> list[Episode]:
+        now = self.now_s()
+        return [e for e in gpu.episodes if e.kind == kind and e.active(now)]
+
     def nvmlDeviceGetMigMode(self, device: _Handle) -> list[int]:
         gpu = self._gpu(device, "nvmlDeviceGetMigMode")
-        if not (gpu.mig or (gpu.architecture >= AMPERE and _MIG_CAPABLE.search(gpu.name))):
+        mig = gpu.mig or bool(self._episodes(gpu, "mig"))
+        if not (mig or any(e.kind == "mig" for e in gpu.episodes)
+                or (gpu.architecture >= AMPERE and _MIG_CAPABLE.search(gpu.name))):
             raise self._error("NVML_ERROR_NOT_SUPPORTED")
-        mode = self._real.NVML_DEVICE_MIG_ENABLE if gpu.mig else self._real.NVML_DEVICE_MIG_DISABLE
+        mode = self._real.NVML_DEVICE_MIG_ENABLE if mig else self._real.NVML_DEVICE_MIG_DISABLE
         return [mode, mode]
 
     def nvmlDeviceGetComputeRunningProcesses(self, handle: _Handle) -> list[Any]:
         gpu = self._gpu(handle, "nvmlDeviceGetComputeRunningProcesses")
         none = 0xFFFFFFFF
+        pids = list(gpu.processes) + [e.value for e in self._episodes(gpu, "process")]
         return [self._real.nvmlFriendlyObject({"pid": pid, "usedGpuMemory": 1 << 30,
                                                 "gpuInstanceId": none, "computeInstanceId": none})
-                for pid in gpu.processes]
+                for pid in pids]
+
+    def _reasons(self, gpu: FakeGpu) -> int:
+        bits = gpu.clocks_event_reasons
+        for e in self._episodes(gpu, "throttle"):
+            bits |= e.value
+        return bits
 
     def nvmlDeviceGetCurrentClocksEventReasons(self, handle: _Handle) -> int:
-        return self._gpu(handle, "nvmlDeviceGetCurrentClocksEventReasons").clocks_event_reasons
+        return self._reasons(self._gpu(handle, "nvmlDeviceGetCurrentClocksEventReasons"))
 
     def nvmlDeviceGetCurrentClocksThrottleReasons(self, handle: _Handle) -> int:
-        return self._gpu(handle, "nvmlDeviceGetCurrentClocksThrottleReasons").clocks_event_reasons
+        return self._reasons(self._gpu(handle, "nvmlDeviceGetCurrentClocksThrottleReasons"))
 
 
 def active() -> FakeNvml | None:

@@ -8,8 +8,8 @@ import math
 import threading
 from typing import TYPE_CHECKING, Any
 
-from bench.conformance.core import ABSENT_DEVICE, FAIL, PASS, SKIP, CheckResult, real_time
-from bench.errors import SamplerError
+from bench.conformance.core import ABSENT_DEVICE, FAIL, PASS, SKIP, CheckResult, fault_error, own_absent, real_time
+from bench.errors import SamplerError, SamplerUnavailable
 from bench.guarded import call_with_timeout
 from bench.samplers.base import PowerKind, Reading
 
@@ -180,20 +180,30 @@ def check_close_idempotent(ctx: Ctx) -> CheckResult:
 
 
 def check_errors(ctx: Ctx) -> CheckResult:
+    """Failures surface as the error the contract names: ``open`` of an absent device (another type's, and one
+    of the plugin's own type) raises ``SamplerUnavailable``; a read after each fault the fake injects raises the
+    subclass named for that fault (never the bare ``SamplerError``); nothing outside the tree escaped earlier."""
+
     problems, figs = list(ctx.foreign), {}
-    ok, _ = _available(ctx, ABSENT_DEVICE)
-    if ok:
-        figs["absent_device"] = "is_available says yes (a device-agnostic sampler): open not tried"
-    else:
-        figs["absent_device"] = _expect_error(ctx, "open", lambda: ctx.cls.open(ABSENT_DEVICE, **ctx.options),
-                                              problems, close_result=True)
+    agnostic, _ = _available(ctx, ABSENT_DEVICE)  # says yes for a type nobody has: it measures no device
+    for key, device in (("absent_device", ABSENT_DEVICE), ("absent_own_type", own_absent(ctx.device))):
+        if device is None:
+            continue
+        if agnostic:
+            figs[key] = f"is_available({device!r}) says yes (a device-agnostic sampler): open not tried"
+        else:
+            # without the present device's identity: the runner passes an absent device's, which there is none of
+            options = {k: v for k, v in ctx.options.items() if k != "identity"}
+            figs[key] = _expect_error(ctx, f"open({device!r})", lambda d=device: ctx.cls.open(d, **options),
+                                      problems, expected=SamplerUnavailable, close_result=True)
     faults = ctx.setup.faults if ctx.setup is not None else {}
     for name, inject in faults.items():
         opened = ctx.cls.open(ctx.device, **ctx.options)
         try:
             inject()
+            expected = fault_error(ctx.setup, name) if ctx.setup is not None else None
             figs[name] = _expect_error(ctx, f"read after fault {name!r}", lambda: [s.read() for s in opened],
-                                       problems)
+                                       problems, expected=expected)
         finally:
             for s in opened:
                 call_with_timeout(s.close, 2.0)
@@ -201,7 +211,7 @@ def check_errors(ctx: Ctx) -> CheckResult:
         figs["faults"] = "none offered by the fake" if ctx.mode == "fake" else "not injected on hardware"
     if problems:
         return CheckResult("errors", FAIL, "; ".join(problems), figs)
-    return CheckResult("errors", PASS, "failures raise SamplerError subclasses", figs)
+    return CheckResult("errors", PASS, "failures raise the SamplerError subclass the contract names", figs)
 
 
 def _available(ctx: Ctx, device: str) -> tuple[bool, str]:
@@ -210,16 +220,25 @@ def _available(ctx: Ctx, device: str) -> tuple[bool, str]:
     return safe_available(ctx.cls, device)
 
 
-def _expect_error(ctx: Ctx, what: str, fn: Any, problems: list[str], close_result: bool = False) -> str:
+def _expect_error(ctx: Ctx, what: str, fn: Any, problems: list[str], expected: type | None = None,
+                  close_result: bool = False) -> str:
+    """Call ``fn``; it must raise ``expected`` (None: any subclass of ``SamplerError`` but the bare base)."""
     try:
         result = fn()
     except SamplerError as exc:
-        return type(exc).__name__
+        got = type(exc).__name__
+        if expected is not None and not isinstance(exc, expected):
+            problems.append(f"{what} raised {got} ({exc}); the contract names {expected.__name__} for it")
+        elif expected is None and type(exc) is SamplerError:
+            problems.append(f"{what} raised the bare SamplerError ({exc}); raise the subclass that says what "
+                            "happened (SamplerDeviceLost, SamplerUnavailable, SamplerNoPermission, ...)")
+        return got
     except Exception as exc:  # noqa: BLE001
         problems.append(f"{what} raised {type(exc).__name__} ({exc}), not a SamplerError subclass")
         return type(exc).__name__
     if close_result:
         for s in result or []:
             call_with_timeout(getattr(s, "close", lambda: None), 2.0)
-    problems.append(f"{what} succeeded where it must raise a SamplerError subclass")
+    problems.append(f"{what} succeeded where it must raise "
+                    f"{expected.__name__ if expected is not None else 'a SamplerError subclass'}")
     return "no error"

@@ -9,8 +9,9 @@ the vendor's own fake, found as (first wins) a ``conformance_fake`` classmethod 
 or an entry point of the same name in the ``bench.fakes`` group. Either is a callable returning a
 context manager that installs the fake and yields a :class:`ConformanceSetup`. A fake driven by a
 simulated clock (:class:`DrivenClock`) makes the whole kit take well under a second of real time.
-Checks that cannot run (no device and no fake, or no counter to compare) are reported as skipped,
-with the reason. The checks themselves are in :mod:`bench.conformance.checks`.
+A check that does not apply (no counter to compare) is "n/a"; one that could not run (no device and
+no fake, an earlier call hung) is skipped, with the reason, and makes the verdict INCOMPLETE rather than
+PASS. The checks themselves are in :mod:`bench.conformance.checks`.
 """
 
 
@@ -93,9 +94,10 @@ def run_conformance(
 ) -> Report:
     """Run every check against the sampler ``target`` (entry-point name or class).
 
-    ``fake``: None (auto: the hardware if present, else the plugin's fake), True (always the fake),
-    False (never the fake: checks needing a device are skipped without one). ``options`` are
-    passed to ``open()`` on top of the fake's. ``timeout_s`` cuts off a check (a hung read).
+    ``fake``: None (auto: the hardware if present, else the plugin's fake; but a ``device`` that is named
+    and absent fails the ``device`` check rather than checking the fake), True (always the fake), False
+    (never the fake: checks needing a device are skipped without one, and the report is INCOMPLETE).
+    ``options`` are passed to ``open()`` on top of the fake's. ``timeout_s`` cuts off a check (a hung read).
     """
     from bench.conformance import checks
 
@@ -104,6 +106,8 @@ def run_conformance(
         return checks.unusable_report(name, package, device, problem)
     hw, why_not = (None, "fake requested") if fake is True else hardware_device(cls, name, device)
     factory, source = find_fake(cls, name)
+    if device and hw is None and fake is None:
+        return absent_device_report(cls, name, package, device, why_not, problem, options or {}, timeout_s)
     if hw is not None:
         report = Report(name, "samplers", package, hw, "hardware")
         setup_cm: Any = contextlib.nullcontext(ConformanceSetup(device=hw, options=_identity(hw)))
@@ -125,6 +129,20 @@ def run_conformance(
     return report
 
 
+def absent_device_report(cls: type, name: str, package: str, device: str, why_not: str, problem: str,
+                         options: dict[str, Any], timeout_s: float) -> Report:
+    """The report when the device asked for is not here: a failure, never a silent run on the fake."""
+    from bench.conformance import checks
+
+    report = Report(name, "samplers", package, device, "absent", f"{device} is not available here")
+    report.checks.append(checks.contract_result(problem))
+    report.checks.append(CheckResult("device", FAIL, f"{why_not or device + ' is not available'}; the kit does "
+                                     "not fall back to the plugin's fake when a device is named (pass --fake to "
+                                     "check the fake instead)", {"device": device}))
+    report.checks += checks.run_sampler_checks(cls, None, options, timeout_s, "absent")
+    return report
+
+
 def _identity(device: str) -> dict[str, Any]:
     """``{"identity": ...}`` of a present device, as the runner passes it to ``open()`` (empty if unknown)."""
     try:
@@ -136,7 +154,8 @@ def _identity(device: str) -> dict[str, Any]:
 
 
 def assert_conformance(target: str | type, **kwargs: Any) -> Report:
-    """:func:`run_conformance` that raises :class:`ConformanceFailure` (an AssertionError) on failure."""
+    """:func:`run_conformance` that raises :class:`ConformanceFailure` (an AssertionError) unless the verdict is
+    PASS: a failed check, or checks skipped for want of a device or a fake (INCOMPLETE)."""
     report = run_conformance(target, **kwargs)
     if not report.ok:
         raise ConformanceFailure(report)

@@ -7,8 +7,8 @@ In a vendor's test suite, with ``bench`` installed::
         assert report.check("energy_consistency").status == "pass"
 
 ``bench_conformance(target, **kwargs)`` runs :func:`bench.conformance.kit.run_conformance`
-and fails the test with the pass/fail table when a check fails; keyword arguments are passed on
-(``device=``, ``options=``, ``fake=``, ``timeout_s=``). ``pytest --bench-conformance-json=PATH``
+and fails the test with the table unless the verdict is PASS (a check failed, or checks were skipped); keyword
+arguments are passed on (``device=``, ``options=``, ``fake=``, ``timeout_s=``). ``pytest --bench-conformance-json=PATH``
 writes every report of the session to PATH (attach it when submitting results).
 
 Importing this module is cheap: pytest loads it in every session of an environment where bench

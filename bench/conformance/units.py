@@ -1,5 +1,5 @@
-"""Conformance checks on a series of reads: declared capabilities, plausible units, monotonic
-counters, and counter energy against integrated power.
+"""Conformance checks on a series of reads: declared capabilities, plausible units, timestamps on the
+monotonic clock, monotonic counters, and counter energy against integrated power.
 
 Units are judged against the rated power of the matched hardware profile (power must lie within
 0 .. 2 x rated; and an average under rated / 1000 reads as a unit slip too). The rated power comes,
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.conformance.core import FAIL, PASS, SKIP, CheckResult
+from bench.conformance.core import FAIL, NA, PASS, SKIP, CheckResult
 from bench.samplers.base import Capabilities, PowerKind, Reading, Scope
 
 GENERIC_RATED_W = {Scope.SYSTEM: 10000.0}  # a whole machine at the plug
@@ -58,8 +58,8 @@ class Series:
 def evaluate_series(series: dict[str, Series], rated: Callable[[], tuple[float, str]],
                     simulated: bool) -> list[CheckResult]:
     results = []
-    for name, fn in (("capabilities", _capabilities), ("units", _units), ("monotonic", _monotonic),
-                     ("energy_consistency", _consistency)):
+    for name, fn in (("capabilities", _capabilities), ("units", _units), ("timestamps", _timestamps),
+                     ("monotonic", _monotonic), ("energy_consistency", _consistency)):
         per = {ch: fn(s, rated) for ch, s in series.items()}
         results.append(_merge(name, per))
     return results
@@ -67,7 +67,7 @@ def evaluate_series(series: dict[str, Series], rated: Callable[[], tuple[float, 
 
 def _merge(name: str, per: dict[str, tuple[str, str, dict[str, Any]]]) -> CheckResult:
     statuses = [v[0] for v in per.values()]
-    status = FAIL if FAIL in statuses else PASS if PASS in statuses else SKIP
+    status = FAIL if FAIL in statuses else SKIP if SKIP in statuses else PASS if PASS in statuses else NA
     if len(per) == 1:
         (_, (st, msg, figs)), = per.items()
         return CheckResult(name, status, msg, figs)
@@ -135,9 +135,33 @@ def _plausible(what: str, peak: float, mean: float, rated_w: float, bound: float
     return out
 
 
+TIMESTAMP_SLACK_S = 1.0  # a sensor's own timestamp may precede the read by up to its update period; allow this much
+
+
+def _timestamps(s: Series, rated: Any) -> tuple[str, str, dict[str, Any]]:
+    """A ``t_ns`` the sampler sets must be on the clock the kit (and the meter) reads: the clock passed to
+    ``open()``, else the monotonic clock, never the wall clock."""
+    import time
+
+    stamped = [(t, r.t_ns) for t, r in s.points if r.t_ns]
+    if not stamped:
+        return NA, "t_ns left unset (0): the meter stamps each reading with its own clock", {"stamped": 0}
+    slack = max(TIMESTAMP_SLACK_S, 10 * s.caps.update_period_s)
+    worst_t, worst_ns = max(stamped, key=lambda p: abs(p[1] / 1e9 - p[0]))
+    off_s = worst_ns / 1e9 - worst_t
+    figs = {"stamped": len(stamped), "largest_offset_s": off_s, "limit_s": slack}
+    if abs(off_s) <= slack:
+        return PASS, f"t_ns within {slack:g} s of the clock the meter reads ({abs(off_s):.3g} s at most)", figs
+    wall = abs(worst_ns / 1e9 - time.time()) < max(slack, 60.0)
+    how = ("the wall clock (time.time_ns): a wall-clock step (NTP) would skew every window" if wall
+           else "another clock than the one passed to open() (or time.monotonic_ns)")
+    return FAIL, (f"t_ns is {off_s:.6g} s away from the meter's clock: readings are stamped with {how}; use the "
+                  "clock passed to open() (its now_ns()), else time.monotonic_ns(), or leave t_ns = 0"), figs
+
+
 def _monotonic(s: Series, rated: Any) -> tuple[str, str, dict[str, Any]]:
     if not s.caps.energy_counter:
-        return SKIP, "no energy counter", {}
+        return NA, "no energy counter", {}
     pairs, backwards, worst = s.counter()
     figs = {"reads": len(pairs), "backwards_steps": backwards, "largest_drop_j": worst,
             "wrap_j": s.caps.counter_wrap_j}
@@ -149,11 +173,11 @@ def _monotonic(s: Series, rated: Any) -> tuple[str, str, dict[str, Any]]:
 def _consistency(s: Series, rated: Any) -> tuple[str, str, dict[str, Any]]:
     caps = s.caps
     if not caps.energy_counter:
-        return SKIP, "no energy counter", {}
+        return NA, "no energy counter", {}
     if caps.power in (PowerKind.NONE, PowerKind.ESTIMATED):
-        return SKIP, f"power is {caps.power.value}: nothing measured to compare the counter with", {}
+        return NA, f"power is {caps.power.value}: nothing measured to compare the counter with", {}
     if caps.power is PowerKind.AVERAGED:
-        return SKIP, (f"power is a {caps.power_average_window_s:g} s moving average: it lags the counter "
+        return NA, (f"power is a {caps.power_average_window_s:g} s moving average: it lags the counter "
                       "over a short series"), {}
     pts = [(t, r.energy_j, r.power_w) for t, r in s.points
            if r.energy_j is not None and r.power_w is not None and math.isfinite(r.energy_j)

@@ -117,9 +117,12 @@ def backend(type_: str) -> type[Device]:
     try:
         return plugins.load("devices", type_, check_device_class)
     except UsageError:
-        raise DeviceError(
-            f"unknown device type {type_!r}; choices: {', '.join(plugins.names('devices'))}"
-        ) from None
+        choices = ", ".join(plugins.names("devices"))
+        held = plugins.blocked("devices", type_)
+        if held is not None:
+            raise DeviceError(f"device type {type_!r}: {plugins.blocked_message(held)} (allowed now: {choices})") \
+                from None
+        raise DeviceError(f"unknown device type {type_!r}; choices: {choices}") from None
 
 
 def open_device(spec: str) -> Device:

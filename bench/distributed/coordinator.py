@@ -287,7 +287,7 @@ class DistributedCoordinator:
         meter = run.meter
         assert meter is not None and run.setup is not None
         device = run.setup.device
-        self.agree(self._attempt(run.edge_ready), f"opening {name}")
+        self.agree(self._attempt(lambda: run.edge_ready(name)), f"opening {name}")
         self.agree(self._attempt(lambda: meter.open_window(name)), f"opening {name}")
         out, err = None, None
         try:

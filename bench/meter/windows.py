@@ -116,6 +116,8 @@ with the issues that qualify it and whether the figure is clean."""
                             message=f"{ch.name}: energy counter went backwards {acc.resets}x (driver reset?); "
                             + ("energy from integrated power instead" if method == "integrated_power" else "no energy figure")))
         clean = False
+    if caps.energy_counter and acc.counter_ok and counter is None:
+        issues.append(counter_silent_issue(ch.name, name, method))
     if acc.gaps:
         longest = max(acc.gap_s) if acc.gap_s else acc.max_interval_ns / 1e9
         spoils = method != "counter"
@@ -153,3 +155,10 @@ with the issues that qualify it and whether the figure is clean."""
         issues,
         clean,
     )
+
+
+def counter_silent_issue(channel: str, window: str, method: str) -> Issue:
+    """The issue of a channel that declares an energy counter but gave no counter reading in the window."""
+    fallback = "energy from integrated power instead" if method == "integrated_power" else "no energy figure"
+    return Issue(code="counter_missing", window=window, severity="warning" if method != "none" else "error",
+                 message=f"{channel}: declares an energy counter but gave no counter reading in the window; {fallback}")

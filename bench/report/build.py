@@ -65,9 +65,14 @@ def method_box(grader: Grader | None, metric: str) -> str:
     fp = grader.footprint if grader is not None else None
     if fp is not None:
         per = std.reported.per_units if std is not None else 1000
+        overhead = (f"{fp.server_overhead:g} - {fp.server_overhead_source}" if fp.server_overhead is not None
+                    else "each device's hardware profile (1 where it gives none); see each run")
         items += [
-            ("footprint", f"carbon and water per {per:,} units of gross energy"),
-            ("carbon intensity", f"{fp.carbon_intensity_g_per_kwh:g} gCO2e/kWh - {fp.carbon_source}"),
+            ("footprint", f"carbon and water per {per:,} units of gross energy x server overhead (IT energy), then "
+                          "PUE and WUE; 'accel.' figures count the device's own energy only"),
+            ("carbon intensity", f"{fp.carbon_intensity_g_per_kwh:g} {fp.carbon_unit}/kWh ({fp.carbon_basis}) - "
+                                 f"{fp.carbon_source}"),
+            ("server overhead", overhead),
             ("PUE", f"{fp.pue:g} - {fp.pue_source}"),
             ("WUE (on-site)", f"{fp.wue_l_per_kwh:g} L/kWh - {fp.wue_source}"),
             ("EWIF (off-site)", f"{fp.ewif_l_per_kwh:g} L/kWh - {fp.ewif_source}"),
@@ -88,8 +93,8 @@ def leaderboard(rows: list[dict[str, Any]], metric: str, anchors: dict[str, str]
     ranked = sorted(rows, key=lambda r: (r[col] is None, r[col] if r[col] is not None else 0.0))
     headers = [("#", True), ("run", False), ("device", False), ("batch", True),
                (f"{label}/{unit} (95% CI)", True), ("net J" if metric == "gross" else "gross J", True),
-               (f"{unit}/s", True), ("power W", True), ("grade", False), ("quality", True),
-               ("gCO2e/1k", True), ("mL water/1k", True), ("integrity", False)]
+               (f"{unit}/s", True), ("power W", True), ("grade", False), ("conforms", False), ("quality", True),
+               ("carbon g/1k", True), ("mL water/1k", True), ("integrity", False)]
     other = METRIC_COLUMNS["net" if metric == "gross" else "gross"][0]
     body = []
     for rank, r in enumerate(ranked, 1):
@@ -107,13 +112,27 @@ def leaderboard(rows: list[dict[str, Any]], metric: str, anchors: dict[str, str]
             h.number(r[other], plots.nice_number(r[other])),
             h.number(r["throughput"], plots.nice_number(r["throughput"])),
             h.number(r["mean_power_w"], plots.nice_number(r["mean_power_w"])),
-            h.Cell(h.badge(grade), "~" if not grade else str(grade)),
+            h.Cell(h.badge(grade, r.get("grade_reason")), "~" if not grade else str(grade)),
+            conforms_cell(r.get("conforms")),
             h.number(r["quality_level"], "-" if r["quality_level"] is None else f"L{r['quality_level']}"),
-            h.number(r["carbon_g"], plots.nice_number(r["carbon_g"])),
-            h.number(r["water_ml"], plots.nice_number(r["water_ml"])),
+            footprint_cell(r["carbon_g"], r.get("carbon_accelerator_g")),
+            footprint_cell(r["water_ml"], r.get("water_accelerator_ml")),
             h.Cell(h.integrity_badge(r["integrity"], r.get("integrity_detail", "")), r["integrity"]),
         ])
     return h.table(headers, body, css_id=f"board-{gid}")
+
+
+def conforms_cell(conforms: Any) -> Any:
+    """yes / no / - (not scored) for the leaderboard's conforms column."""
+    text = "-" if conforms is None else ("yes" if conforms else "no")
+    css = {"yes": "ok", "no": "bad"}.get(text, "")
+    return h.Cell(f'<span class="state {css}">{text}</span>' if css else text, text)
+
+
+def footprint_cell(server: Any, accelerator: Any) -> Any:
+    """A carbon or water figure for the whole server, with the accelerator-only figure beneath."""
+    sub = "" if accelerator is None else f'<span class="sub">accel. {h.esc(plots.nice_number(accelerator))}</span>'
+    return h.Cell(f"{h.esc(plots.nice_number(server))}{sub}", "" if server is None else repr(float(server)), num=True)
 
 
 def group_figures(rows: list[dict[str, Any]], metric: str, fmt: str, max_bars: int) -> str:
@@ -232,14 +251,26 @@ def run_method_items(run: Run, score: Any) -> list[tuple[str, Any]]:
     ]
     if score is not None and score.footprint is not None:
         fp = score.footprint
-        items.append(("footprint factors", f"{fp.carbon_intensity_g_per_kwh:g} gCO2e/kWh, PUE {fp.pue:g}, "
+        items.append(("footprint factors", f"{fp.carbon_intensity_g_per_kwh:g} {fp.carbon_unit}/kWh "
+                                           f"({fp.carbon_basis}), server overhead {fp.overhead:g} "
+                                           f"({fp.server_overhead_source}), PUE {fp.pue:g}, "
                                            f"WUE {fp.wue_l_per_kwh:g} L/kWh, EWIF {fp.ewif_l_per_kwh:g} L/kWh"))
+    if score is not None:
+        items.append(("conforms", "yes" if score.conforms else
+                      "no: " + "; ".join(c.line() for c in score.failed[:3]) +
+                      (f" (+{len(score.failed) - 3} more)" if len(score.failed) > 3 else "")))
+        for w in score.workloads:
+            items.append((f"grade {w.workload}", w.grade or f"ungraded: {w.grade_reason}"))
     return items
 
 
 def run_section(run: Run, anchor: str, score: Any, trace_uri: str | None, open_: bool, traces: bool) -> str:
     res = run.result
     issues = [f"{i.severity}: {i.message}" for i in res.issues]
+    if score is not None:
+        recorded = {(i.code, i.message) for i in res.issues}
+        issues += [f"{i.severity}: {i.message} (found now)" for i in score.issues
+                   if (i.code, i.message) not in recorded]
     issues += [f"{i.severity}: {w.workload}: {i.message}" for w in res.workloads for i in w.issues]
     issue_html = ""
     if issues:

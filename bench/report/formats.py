@@ -29,13 +29,20 @@ def ratio_ci_text(row: Row) -> str:
     return f"{row.ratio_low:.3f} \u2013 {row.ratio_high:.3f}"
 
 
+def grade_text(row: Row) -> str:
+    """The grade letter, or "ungraded (why)"."""
+    if row.grade:
+        return row.grade
+    return f"ungraded ({row.grade_reason})" if row.grade_reason else "ungraded"
+
+
 def cells(row: Row) -> list[str]:
     """The text cells of a row, in :data:`HEADERS` order."""
     ci = "-" if row.ci_low is None or row.ci_high is None else f"{nice_number(row.ci_low)} \u2013 {nice_number(row.ci_high)}"
     return [
         row.run, row.device or "-", row.preset or "-", row.dtype or "-", "-" if row.batch is None else str(row.batch),
         str(row.n), nice_number(row.mean), ci, "-" if row.ratio is None else f"{row.ratio:.3f}", ratio_ci_text(row),
-        "-" if row.p_value is None else f"{row.p_value:.3g}", row.verdict, row.grade or "-",
+        "-" if row.p_value is None else f"{row.p_value:.3g}", row.verdict, grade_text(row),
         "-" if row.quality_level is None else f"L{row.quality_level}", row.integrity or "-", "; ".join(row.flags),
     ]
 
@@ -68,7 +75,8 @@ def to_markdown(comp: Comparison) -> str:
 
 CSV_FIELDS = ("workload", "unit", "metric", "baseline", "run", "device", "preset", "dtype", "batch", "n", "mean",
               "ci_low", "ci_high", "throughput", "ratio", "ratio_ci_low", "ratio_ci_high", "p_value", "verdict",
-              "grade", "quality_level", "standard", "integrity", "flags", "ratio_ci_method", "test")
+              "grade", "quality_level", "standard", "integrity", "flags", "ratio_ci_method", "test", "grade_reason",
+              "conforms")
 
 
 def to_csv(comp: Comparison) -> str:
@@ -80,7 +88,8 @@ def to_csv(comp: Comparison) -> str:
             writer.writerow([table.workload, table.unit, comp.metric, table.baseline, r.run, r.device, r.preset,
                              r.dtype, r.batch, r.n, r.mean, r.ci_low, r.ci_high, r.throughput, r.ratio, r.ratio_low,
                              r.ratio_high, r.p_value, r.verdict, r.grade, r.quality_level, r.standard, r.integrity,
-                             "; ".join(r.flags), "fieller-welch-satterthwaite", "welch-t-two-sided"])
+                             "; ".join(r.flags), "fieller-welch-satterthwaite", "welch-t-two-sided", r.grade_reason,
+                             r.conforms])
     return buf.getvalue()
 
 

@@ -105,9 +105,12 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def badge(grade: str | None) -> str:
+def badge(grade: str | None, reason: str | None = None) -> str:
+    """A grade letter in its colour; without one, "ungraded" and why (in the title and below)."""
     if not grade:
-        return '<span class="badge none" title="not graded">-</span>'
+        why = reason or "not graded"
+        return (f'<span class="badge none" title="{esc(why)}">ungraded</span>'
+                f'<span class="sub">{esc(why)}</span>')
     colour = GRADE_COLOURS.get(str(grade)[:1].upper(), "#667")
     return f'<span class="badge" style="background:{colour}">{esc(grade)}</span>'
 

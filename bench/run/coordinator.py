@@ -106,7 +106,7 @@ class LocalCoordinator:
         return seconds
 
     def window(self, run: "Runner", name: str, body: Callable[[], T]) -> tuple[Window, T]:
-        run.edge_ready()
+        run.edge_ready(name)
         run.meter.open_window(name)
         try:
             out = body()

@@ -72,6 +72,7 @@ class Runner:
         self.folder: Path | None = None
         self.result: Result | None = None
         self.meter: WindowMeter | None = None
+        self._spoilers: dict[str, dict[tuple[str, str], None]] = {}  # open window -> conditions seen at its edges
 
     @property
     def stop_event(self) -> Any:
@@ -160,33 +161,50 @@ class Runner:
 
     # --- window edges (the coordinator calls these) ----------------------------------------------
 
-    def edge_ready(self) -> None:
-        """Before a window opens: the meter is healthy and the device has finished its queued work."""
+    def edge_ready(self, name: str | None = None) -> None:
+        """Before window ``name`` opens: the meter is healthy, the device has finished its queued work, and the
+        samplers' health at this edge is noted (a condition seen here spoils every window open now and ``name``)."""
         assert self.meter is not None and self.setup is not None
         self.meter.check()
         self.setup.device.synchronize()
+        self._edge_health(name)
 
     def close_window(self, name: str) -> Window | None:
-        """Close window ``name`` on the meter (None where this process samples nothing) and note the
-        samplers' health at the edge."""
+        """Close window ``name`` on the meter (None where this process samples nothing) and check the samplers'
+        health at the edge: a spoiling condition seen at any edge while the window was open (its own two
+        included) marks it not clean, with the reason."""
         assert self.meter is not None
         window = self.meter.close_window(name)
-        self._health(name)
+        self._edge_health()
+        spoilers = self._spoilers.pop(name, {})
+        if window is not None and spoilers:
+            window.issues.extend(Issue(code=code, message=message, window=name) for code, message in spoilers)
+            window.clean = False
         return window
 
     def window(self, name: str, body: Callable[[], Any]) -> tuple[Window, Any]:
         """Measure ``body`` as window ``name`` (through the coordinator)."""
         return self.coordinator.window(self, name, body)
 
-    def _health(self, window: str) -> None:
+    def _edge_health(self, opening: str | None = None) -> None:
+        """Ask every sampler's ``health()`` at a window edge: each item becomes a run-level issue once (tagged with
+        the first window it spoiled), and every item not scoped to the run spoils the windows open now."""
         assert self.setup is not None
         seen = {(i.code, i.message) for i in self.issues}
+        if opening is not None:
+            self._spoilers[opening] = {}
         for s in self.setup.samplers:
-            for item in guarded_call(s.health, [], self.cfg.read_timeout_s):
-                key = (item.get("code", "health"), item.get("message", ""))
+            items = guarded_call(s.health, [], self.cfg.read_timeout_s)
+            for item in items if isinstance(items, list) else []:
+                key = (str(item.get("code", "health")), str(item.get("message", "")))
+                spoils = item.get("scope", "window") != "run"
                 if key not in seen:
                     seen.add(key)
-                    self.issues.append(Issue(code=key[0], message=key[1], window=window))
+                    where = opening or next(reversed(self._spoilers), None)
+                    self.issues.append(Issue(code=key[0], message=key[1], window=where if spoils else None))
+                if spoils:
+                    for held in self._spoilers.values():
+                        held.setdefault(key, None)
 
     def _sleep(self, seconds: float, phase: str) -> None:
         assert self.meter is not None
@@ -324,10 +342,22 @@ class Runner:
         for s in self.setup.samplers:
             guarded_call(s.close, None, self.cfg.read_timeout_s)
 
+    def _describe_again(self) -> None:
+        """Record each channel's provenance as it stands at the end (what a sampler tracked over the run, such
+        as the estimate's share of busy CPU time that was this process's)."""
+        assert self.setup is not None and self.result is not None
+        by_channel = {c.channel: c for c in self.result.measurement.channels}
+        for s in self.setup.samplers:
+            info = by_channel.get(s.channel)
+            described = guarded_call(s.describe, {}, self.cfg.read_timeout_s)
+            if info is not None and isinstance(described, dict) and described:
+                info.describe = described
+
     def seal(self, status: str, reason: str | None) -> None:
         """Stop measuring, finalise the trace, assess the result and write it; a folder that cannot take it
         sends it to a rescue folder (:class:`StorageError` names where)."""
         assert self.meter is not None and self.result is not None and self.folder is not None
+        self._describe_again()
         self.close_samplers()
         if self.meter.error is not None and status == "complete":
             status, reason = "incomplete", f"sensor failed: {self.meter.error}"

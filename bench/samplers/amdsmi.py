@@ -367,9 +367,10 @@ class AmdSmiSampler(Sampler):
                           "figures cover both dies of the card, so work on the other die is counted too"})
         if self._mapping.assumed:
             items.append({"code": "mapping_assumed", "message": f"{self.channel} matched to amdsmi GPU "
-                          f"{self._amd_index} by position; pass the device identity (PCI address) to be sure"})
+                          f"{self._amd_index} by position; pass the device identity (PCI address) to be sure",
+                          "scope": "run"})
         if self.counter_note:
-            items.append({"code": "counter_disabled", "message": self.counter_note})
+            items.append({"code": "counter_disabled", "message": self.counter_note, "scope": "run"})
         return items
 
 

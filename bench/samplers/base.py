@@ -31,6 +31,7 @@ __all__ = [
     "Availability",
     "Capabilities",
     "check_sampler_class",
+    "host_cpu",
     "PowerKind",
     "Reading",
     "Sampler",
@@ -72,6 +73,8 @@ class Capabilities:
     ``energy_tolerance`` is the relative difference allowed between the energy counter and integrated
     power over a window of a few seconds. ``counter_wrap_j`` is the counter's modulus where it wraps
     (RAPL ``max_energy_range_uj``), else None. ``calibrated`` marks an external calibrated meter (L3).
+    ``measured`` is False for a source that does not measure the device live (a replayed trace): its
+    figures are never a measurement of the run (quality L0, never graded), whatever else it declares.
     """
 
     energy_counter: bool
@@ -83,6 +86,7 @@ class Capabilities:
     energy_tolerance: float = 0.05
     counter_wrap_j: float | None = None
     calibrated: bool = False
+    measured: bool = True
 
     @property
     def estimated(self) -> bool:
@@ -99,6 +103,7 @@ class Capabilities:
             "energy_tolerance": self.energy_tolerance,
             "counter_wrap_j": self.counter_wrap_j,
             "calibrated": self.calibrated,
+            "measured": self.measured,
         }
 
 
@@ -109,7 +114,9 @@ class Reading:
     ``energy_j`` is the raw cumulative counter (J, since an arbitrary origin; it may wrap or reset:
     the meter handles both). ``power_w`` is as the channel's :class:`PowerKind` says.
     ``t_ns`` is set by the meter (monotonic ns, midpoint of the read call) unless the sampler
-    knows the sensor's own timestamp better.
+    knows the sensor's own timestamp better; 0 means "not set". A sampler that sets it uses the
+    clock it was opened with (``open(clock=...)``, else :func:`time.monotonic_ns`), never the wall
+    clock: a wall-clock step (NTP) would skew every window.
     """
 
     energy_j: float | None = None
@@ -171,9 +178,12 @@ class Sampler(ABC):
         return {"sampler": self.name, "channel": self.channel}
 
     def health(self) -> list[dict[str, str]]:
-        """Conditions that spoil attribution, checked at window edges (MIG, other processes, throttling).
+        """Conditions that spoil attribution, checked at both edges of every window (MIG, other processes,
+        throttling).
 
-        Each item is ``{"code": ..., "message": ...}``. Default: nothing to report.
+        Each item is ``{"code": ..., "message": ...}``: the window whose edge sees it is not clean, with the
+        message as the reason. An item with ``"scope": "run"`` is a note about the whole run (how the
+        device was matched, a counter that was switched off) and spoils no window. Default: nothing.
         """
         return []
 
@@ -181,6 +191,11 @@ class Sampler(ABC):
 def check_sampler_class(obj: Any, name: str) -> list[str]:
     """What is wrong with ``obj`` as the sampler registered as ``name`` (empty when it keeps the contract)."""
     return plugins.class_contract(obj, name, Sampler, "name", ("is_available", "open"))
+
+
+def host_cpu(device: str) -> bool:
+    """Whether ``device`` names the host CPU: ``cpu`` (or torch's ``cpu:0``); ``cpu:7`` is no device."""
+    return device.strip().lower() in ("cpu", "cpu:0")
 
 
 def finite_or_none(value: float | None) -> float | None:

@@ -16,7 +16,9 @@ Utilisation is system-wide, from ``/proc/stat`` deltas between reads, over all l
 machine: busy = user + nice + system + irq + softirq; the whole = busy + idle + iowait + steal (time
 a hypervisor gave to another guest is not power drawn for us). Without ``/proc/stat`` it falls back
 to this process's CPU time (:func:`os.times`) over wall time x CPUs. This process's share of the
-busy time is recorded in :meth:`EstimateSampler.describe`.
+busy time is recorded in :meth:`EstimateSampler.describe` (the runner records it again at the end of a
+run): the estimate bills every process's CPU use to the benchmark, so a low share is recorded as an
+``estimate_polluted`` issue by :mod:`bench.analysis.sanity`.
 
 Rated power, first found wins:
 1. the ``rated_power_w`` option (e.g. from a hardware profile; ``rated_power_source`` says which);
@@ -56,6 +58,7 @@ from bench.samplers.base import (
     Sampler,
     SamplerUnavailable,
     Scope,
+    host_cpu,
 )
 
 log = logging.getLogger(__name__)
@@ -257,6 +260,11 @@ class SystemUtilization:
         self._last_wall, self._last_proc = now_wall, now_proc
         return min(1.0, max(0.0, u))
 
+    @property
+    def busy_s(self) -> float:
+        """CPU-seconds the machine was busy (all processes) since the source was made."""
+        return self._busy_total_s
+
     def process_share(self) -> float | None:
         """This process's CPU time as a fraction of all busy CPU time since the source was made."""
         if self._busy_total_s <= 0:
@@ -299,7 +307,7 @@ class EstimateSampler(Sampler):
 
     @classmethod
     def is_available(cls, device: str) -> Availability:
-        if device.strip().lower().split(":", 1)[0] != "cpu":
+        if not host_cpu(device):
             return Availability(False, f"estimate models the host CPU ('cpu'), not {device!r}")
         return Availability(True)
 
@@ -346,6 +354,7 @@ class EstimateSampler(Sampler):
         else:
             formula = f"power_w = {self.rated.watts:g} * (0.1 + 0.9 * u**3)"
         share = getattr(self._utilization, "process_share", None)
+        busy = getattr(self._utilization, "busy_s", None)
         return {
             "sampler": self.name,
             "channel": self.channel,
@@ -361,11 +370,12 @@ class EstimateSampler(Sampler):
                 f"system-wide over {os.cpu_count() or 1} logical CPUs ({self._utilization_method})"
             ),
             "process_cpu_share": share() if callable(share) else None,
+            "busy_cpu_s": float(busy) if isinstance(busy, (int, float)) else None,
         }
 
     def health(self) -> list[dict[str, str]]:
         if self.rated.source.startswith("codecarbon") and under_hypervisor():
             return [{"code": "estimate_vm_slice",
                      "message": "running under a hypervisor: the rated power is the whole host chip's "
-                                "and overstates a slice of it; pass rated_power_w"}]
+                                "and overstates a slice of it; pass rated_power_w", "scope": "run"}]
         return []

@@ -384,14 +384,14 @@ class NvmlSampler(Sampler):
                 return []
             items: list[dict[str, str]] = []
             if self._mapping.assumed:
-                items.append({"code": "mapping_assumed", "message": self._mapping.note})
+                items.append({"code": "mapping_assumed", "message": self._mapping.note, "scope": "run"})
             for check in (self._check_mig, self._check_processes, self._check_throttle):
                 try:
                     item = check()
                 except SamplerNotSupported:
                     continue
                 except SamplerError as exc:
-                    item = {"code": "health_unavailable", "message": f"{self.channel}: {exc}"}
+                    item = {"code": "health_unavailable", "message": f"{self.channel}: {exc}", "scope": "run"}
                 if item:
                     items.append(item)
             return items

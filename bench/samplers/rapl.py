@@ -42,6 +42,7 @@ from bench.samplers.base import (
     SamplerNoPermission,
     SamplerUnavailable,
     Scope,
+    host_cpu,
 )
 
 log = logging.getLogger(__name__)
@@ -235,7 +236,7 @@ def find_zones(root: Path, mirror_check_s: float = MIRROR_CHECK_S) -> tuple[list
 
 
 def _is_cpu(device: str) -> bool:
-    return device.strip().lower().split(":", 1)[0] == "cpu"
+    return host_cpu(device)
 
 
 class RaplSampler(Sampler):

@@ -1,6 +1,10 @@
 """The ``replay`` sampler: plays back a recorded trace (the meter's own format) on a clock.
 
-For tests (traces with analytically known energy) and for re-analysing a recorded run. Time runs
+For tests (traces with analytically known energy) and for re-analysing a recorded run. A replay is
+never a measurement of the run it feeds: its channels declare ``measured=False`` and never
+``calibrated``, so a result made with it is quality L0 and never graded, whatever the trace says. It
+stands in for the host only (``--device cpu``): it measures no device, so it refuses an accelerator.
+A trace without metadata for the channel is taken as power only (no counter claimed). Time runs
 from the moment the sampler is opened: at clock time ``t`` after opening it returns the trace's
 channel at ``t0 + t``, with energy and power linearly interpolated between recorded samples
 (the counter of a recorded trace is an integral, so interpolating it is exact for piecewise
@@ -29,11 +33,13 @@ from bench.samplers.base import (
     SamplerDeviceLost,
     SamplerUnavailable,
     Scope,
+    host_cpu,
 )
 
 
 def _caps_from_meta(meta: dict[str, Any], power_only: bool) -> Capabilities:
-    has_counter = bool(meta.get("energy_counter", True)) and not power_only
+    """The recorded channel's capabilities, as a replay: never calibrated, never a live measurement."""
+    has_counter = bool(meta.get("energy_counter", False)) and not power_only
     power = PowerKind(meta.get("power", PowerKind.INSTANT.value))
     if power is PowerKind.NONE and power_only:
         raise SamplerUnavailable("power_only replay of a channel that recorded no power")
@@ -46,7 +52,8 @@ def _caps_from_meta(meta: dict[str, Any], power_only: bool) -> Capabilities:
         max_rate_hz=float(meta.get("max_rate_hz", 10000.0)),
         energy_tolerance=float(meta.get("energy_tolerance", 0.01)),
         counter_wrap_j=meta.get("counter_wrap_j"),
-        calibrated=bool(meta.get("calibrated", False)),
+        calibrated=False,
+        measured=False,
     )
 
 
@@ -78,12 +85,18 @@ class ReplaySampler(Sampler):
 
     @classmethod
     def is_available(cls, device: str) -> Availability:
-        return Availability(True, "plays back a recorded trace: needs --sampler-option trace=PATH")
+        if not host_cpu(device):
+            return Availability(False, f"replay plays back a recorded trace and measures no device: it stands in "
+                                       f"for the host ('cpu') only, not {device!r}")
+        return Availability(True, "plays back a recorded trace (not a measurement): needs --sampler-option trace=PATH")
 
     @classmethod
     def open(cls, device: str, **options: Any) -> list[Sampler]:
         from bench.result.trace import trace_metadata
 
+        available = cls.is_available(device)
+        if not available:
+            raise SamplerUnavailable(available.reason)
         path = options.get("trace")
         if not path:
             raise SamplerUnavailable("replay needs a trace file: --sampler-option trace=PATH")
@@ -168,4 +181,5 @@ class ReplaySampler(Sampler):
 
     def describe(self) -> dict[str, Any]:
         return {"sampler": self.name, "channel": self.channel, "trace": str(self.path),
-                "source_channel": self.source_channel, "power_only": self.power_only, "loop": self.loop}
+                "source_channel": self.source_channel, "power_only": self.power_only, "loop": self.loop,
+                "method": "replayed trace (quality L0): not a measurement of this run"}

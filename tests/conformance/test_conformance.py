@@ -57,20 +57,24 @@ def test_kit_figures_for_nvml_match_the_simulated_gpu():
     assert report.check("read_latency").figures["p50_ms"] < 10.0
 
 
-def test_kit_says_which_checks_were_skipped_and_why():
+def test_kit_says_which_checks_do_not_apply_and_why():
     rapl = run_conformance("rapl", fake=True)  # counters only: nothing to compare them with
-    skipped = {c.name: c.message for c in rapl.skipped}
-    assert list(skipped) == ["energy_consistency"]
-    assert "power is none" in skipped["energy_consistency"]
+    na = {c.name: c.message for c in rapl.not_applicable}
+    assert list(na) == ["timestamps", "energy_consistency"] and not rapl.skipped
+    assert "power is none" in na["energy_consistency"]
+    assert rapl.ok and rapl.verdict == "PASS" and rapl.summary().startswith("PASS (2 not applicable")
     estimate = run_conformance("estimate", fake=True)
-    assert {c.name for c in estimate.skipped} == {"monotonic", "energy_consistency"}
+    assert {c.name for c in estimate.not_applicable} == {"timestamps", "monotonic", "energy_consistency"}
 
 
-def test_without_device_or_fake_only_the_static_checks_run():
+def test_without_device_or_fake_the_report_is_incomplete_not_a_pass():
     report = run_conformance(broken.GoodSim, fake=False)
     assert report.mode == "absent"
     assert [c.name for c in report.checks if c.status != "skip"] == ["contract", "is_available"]
-    assert report.ok and "no device here and no fake" in report.check("open").message
+    assert "no device here and no fake" in report.check("open").message
+    assert not report.failed and not report.ok and report.verdict == "INCOMPLETE"
+    assert report.summary().startswith("INCOMPLETE: 12 check(s) skipped, no evidence for them: open, read_latency")
+    assert report.to_dict()["ok"] is False and report.to_dict()["verdict"] == "INCOMPLETE"
 
 
 # --- the example plugin, through its real entry point --------------------------------------------
@@ -177,3 +181,65 @@ def test_driven_clock_tells_listeners_the_new_time():
     clock.advance(0.5)
     assert seen == [250_000_000, 750_000_000]
     assert isinstance(clock, SimClock) and clock.simulated
+
+
+# --- what the kit must not let through -----------------------------------------------------------
+
+
+def test_wall_clock_timestamps_fail_the_timestamps_check():
+    report = run_conformance(broken.WallClockStamps)
+    check = report.check("timestamps")
+    assert check.status == "fail" and "wall clock (time.time_ns)" in check.message
+    assert abs(check.figures["largest_offset_s"]) > 1e6  # decades of wall clock against a simulated clock
+    assert report.check("timestamps").figures["stamped"] > 0 and not report.ok
+
+
+@pytest.mark.parametrize("cls,words", [
+    (broken.WrongSubclass, "raised SamplerUnavailable (the board is not there); the contract names SamplerDeviceLost"),
+    (broken.BareError, "raised SamplerError (something went wrong); the contract names SamplerDeviceLost"),
+])
+def test_fault_checks_want_the_subclass_the_contract_names(cls, words):
+    report = run_conformance(cls)
+    failed = {c.name: c.message for c in report.failed}
+    assert list(failed) == ["errors"] and words in failed["errors"], report.format_table()
+
+
+def test_an_absent_device_of_the_plugins_own_type_is_tried():
+    report = run_conformance(broken.AnyIndex)
+    failed = {c.name: c.message for c in report.failed}
+    assert "says yes for a device of its own type that does not exist" in failed["is_available"]
+    assert "open('sim:9999') succeeded where it must raise SamplerUnavailable" in failed["errors"]
+    assert report.check("errors").figures["absent_own_type"] == "no error"
+
+
+@pytest.fixture
+def goodsim_registered():
+    from bench import plugins
+
+    plugins.register("samplers", "goodsim", broken.GoodSim)
+    yield
+    plugins.unregister("samplers", "goodsim")
+
+
+def test_a_named_absent_device_fails_instead_of_checking_the_fake(cli, goodsim_registered):
+    report = run_conformance("goodsim", device="sim:7")
+    assert report.mode == "absent" and report.verdict == "FAIL"
+    assert "does not fall back to the plugin's fake" in report.check("device").message
+    res = cli("plugins", "check", "goodsim", "--device", "sim:7")
+    assert res.code == 1 and "goodsim: FAIL: device" in res.out
+    res = cli("plugins", "check", "nvml", "--device", "cuda:7")  # no GPU here: was the fake and PASS
+    assert res.code == 1 and "nvml: FAIL: device" in res.out
+    res = cli("plugins", "check", "goodsim", "--device", "sim:7", "--fake")  # asked for: the fake it is
+    assert res.code == 0 and "goodsim: PASS" in res.out
+
+
+def test_skipped_checks_are_not_a_pass_on_the_command_line(cli, goodsim_registered):
+    res = cli("plugins", "check", "goodsim", "--no-fake")
+    assert res.code == 1 and "goodsim: INCOMPLETE: 12 check(s) skipped" in res.out
+    assert "PASS" not in res.out.splitlines()[-1]
+
+
+def test_the_device_kit_fails_a_named_absent_device():
+    report = run_device_conformance("cpu", device="cpu:7")
+    assert report.verdict == "FAIL" and "cpu:7 is not present (probe found cpu)" in report.check("device").message
+    assert report.check("open").status == "skip"

@@ -1,6 +1,7 @@
 import json
 import shutil
 
+import pandas as pd
 import pytest
 
 from bench.analysis.frame import COLUMNS, load_results
@@ -110,11 +111,19 @@ def test_grades_from_the_scoring_package(root):
     pytest.importorskip("bench.analysis.scoring.score")
     from bench.analysis.scoring.standard import load_standard
 
+    old = load_results([root / "other" / "a"], standard="clause7-2025.1").iloc[0]
+    assert old["grade"] == "C" and old["conforms"] and old["grade_reason"] is pd.NA  # 2 x 8192^3 / 0.7 J
+    mixed = load_results([root / "lab" / "a"], standard="clause7-2025.1")
+    # one workload's wide CI holds the run's quality at L1: no workload of it is graded, and each says why
+    assert mixed["grade"].isna().all() and mixed["grade_reason"].str.contains("llm-decode: 95% CI").all()
     df = load_results([root / "lab" / "a"])
     gemm = df[df.workload == "gemm"].iloc[0]
     std = load_standard()
     assert gemm["standard"] == std.id and gemm["standard_version"] == std.version
-    assert gemm["grade"] in list("ABCDEFG")
+    assert gemm["grade"] is pd.NA and "quality L1" in gemm["grade_reason"]
+    # the folder recorded no validity checks, which clause7-2025.2 requires: no letter, and the reason
+    new = load_results([root / "other" / "a"]).iloc[0]
+    assert new["grade"] is pd.NA and "validity checks not recorded" in new["grade_reason"]
     assert gemm["carbon_g"] > 0 and gemm["water_ml"] > 0 and gemm["footprint_units"] == std.reported.per_units
 
 

@@ -73,6 +73,16 @@ def test_provenance_and_method_recorded(cpu_run):
     assert names[0] == "idle" and "gemm/repeat.3" in names
 
 
+def test_the_estimates_share_of_busy_cpu_is_recorded_as_it_stood_at_the_end(cpu_run):
+    folder, _ = cpu_run
+    r = load_result(folder)
+    described = r.measurement.channels[0].describe
+    assert described["busy_cpu_s"] > 1.0  # the run kept a core busy for seconds
+    assert 0.0 < described["process_cpu_share"] <= 1.0
+    polluted = [i for i in r.issues if i.code == "estimate_polluted"]
+    assert bool(polluted) == (described["process_cpu_share"] < 0.5)  # recorded exactly when the share is low
+
+
 def test_show_reads_the_folder(cpu_run):
     folder, _ = cpu_run
     proc = run_bench("show", str(folder))

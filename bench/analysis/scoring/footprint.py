@@ -9,7 +9,19 @@ Water (Li, Yang, Islam, Ren, "Making AI Less Thirsty", arXiv 2304.03271; equal t
 WUE_source x E_IT): ``L = E_kWh x WUE_site + E_kWh x PUE x EWIF`` - on-site cooling water plus the
 off-site water evaporated to generate the electricity.
 
-``E`` is the device's gross energy (what the chip drew); PUE scales it to the facility's draw.
+PUE and WUE are defined per unit of IT energy (the whole server), so the device's gross energy ``E`` is first
+scaled by a **server overhead** factor (``IT = E x overhead``: host CPUs, memory, fans, network and power
+supplies around the accelerators), taken from ``--server-overhead``, else the hardware profile's
+``server_overhead`` (from the vendor's system power, e.g. an 8-GPU server's maximum input over its GPUs'
+rated power), else 1 (the device's energy only, said so). Every figure is also given for the accelerator
+alone (overhead 1): the device's own energy through PUE and WUE.
+
+Each carbon intensity names its basis: **lifecycle** (generation plus upstream: fuel supply, construction)
+or **direct** (combustion at the plant), and **CO2e** (all greenhouse gases) or **CO2**. codecarbon's data
+mixes them: national figures (Our World in Data) are lifecycle CO2e, US states (EPA eGRID output emission
+rates) direct CO2e, Chinese provinces (MEE/NBS factors) direct CO2 only, the world average (IEA) direct CO2,
+and Canadian provinces and Nordic zones are energy mixes x per-source factors that are lifecycle for
+low-carbon sources and combustion for fossil ones.
 """
 
 from __future__ import annotations
@@ -39,6 +51,21 @@ EWIF_BY_SOURCE: dict[str, float] = {
     "unknown": 1.8, "us-western": 1.4, "us-eastern": 1.9, "us-texas": 1.7, "us": 1.8,
 }
 CODECARBON_REGION_COUNTRIES = ("USA", "CAN", "CHN", "SWE", "NOR", "FIN")
+LIFECYCLE_CO2E = "lifecycle, CO2e"
+DIRECT_CO2E = "direct (combustion), CO2e"
+DIRECT_CO2 = "direct (combustion), CO2 only"
+MIXED_CO2E = "mixed: lifecycle for low-carbon sources, combustion for fossil, CO2e"
+UNSTATED = "as given (basis not stated)"
+
+
+def carbon_basis(country: str | None, region: str | None) -> str:
+    """The basis of codecarbon's intensity for ``country`` (ISO alpha-3) and ``region``; None: the world average."""
+    iso = (country or "").strip().upper()
+    if not iso:
+        return DIRECT_CO2  # IEA's world-average CO2 intensity of generation
+    if not region:
+        return LIFECYCLE_CO2E  # Our World in Data (Ember): life-cycle emissions of generation
+    return {"USA": DIRECT_CO2E, "CHN": DIRECT_CO2}.get(iso, MIXED_CO2E)
 
 
 class FootprintFactors(BaseModel):
@@ -56,20 +83,41 @@ class FootprintFactors(BaseModel):
     pue_source: str
     ewif_l_per_kwh: float
     ewif_source: str
+    carbon_basis: str = UNSTATED
+    server_overhead: float | None = None  # None: each result's hardware profile decides
+    server_overhead_source: str = ""
 
-    def carbon_g(self, energy_j: float) -> float:
-        """gCO2e of ``energy_j`` joules drawn by the device (PUE included)."""
-        return energy_j / J_PER_KWH * self.pue * self.carbon_intensity_g_per_kwh
+    @property
+    def overhead(self) -> float:
+        """IT (whole-server) energy per unit of device energy (1 when unknown)."""
+        return self.server_overhead if self.server_overhead is not None else 1.0
 
-    def water_l(self, energy_j: float) -> float:
-        """Litres of water of ``energy_j`` joules: on-site (WUE) plus off-site (PUE x EWIF)."""
-        kwh = energy_j / J_PER_KWH
+    @property
+    def carbon_unit(self) -> str:
+        """``gCO2e`` or ``gCO2``, as the intensity's basis says."""
+        return "gCO2" if "CO2 only" in self.carbon_basis else "gCO2e"
+
+    def with_overhead(self, factor: float, source: str) -> "FootprintFactors":
+        """These factors with the server overhead of one result's device."""
+        return self.model_copy(update={"server_overhead": factor, "server_overhead_source": source})
+
+    def carbon_g(self, energy_j: float, overhead: float | None = None) -> float:
+        """Grams of carbon (basis: :attr:`carbon_basis`) of ``energy_j`` joules drawn by the device: IT energy
+        (x server overhead, or ``overhead``) x PUE x intensity."""
+        it = overhead if overhead is not None else self.overhead
+        return energy_j * it / J_PER_KWH * self.pue * self.carbon_intensity_g_per_kwh
+
+    def water_l(self, energy_j: float, overhead: float | None = None) -> float:
+        """Litres of water of ``energy_j`` joules drawn by the device: IT energy x (WUE + PUE x EWIF)."""
+        kwh = energy_j * (overhead if overhead is not None else self.overhead) / J_PER_KWH
         return kwh * self.wue_l_per_kwh + kwh * self.pue * self.ewif_l_per_kwh
 
-    def per_units(self, energy_per_unit_j: float, units: int = 1000) -> tuple[float, float]:
-        """(gCO2e, mL of water) per ``units`` units of work at ``energy_per_unit_j``."""
+    def per_units(self, energy_per_unit_j: float, units: int = 1000,
+                  overhead: float | None = None) -> tuple[float, float]:
+        """(g of carbon, mL of water) per ``units`` units of work at ``energy_per_unit_j`` J of device energy;
+        ``overhead=1`` gives the accelerator-only figures."""
         energy_j = energy_per_unit_j * units
-        return self.carbon_g(energy_j), self.water_l(energy_j) * 1000.0
+        return self.carbon_g(energy_j, overhead), self.water_l(energy_j, overhead) * 1000.0
 
 
 def _positive(name: str, value: float, allow_zero: bool = False) -> float:
@@ -181,10 +229,24 @@ def resolve_ewif(ewif: float | str | None) -> tuple[float, str]:
     return _positive("--ewif", ewif, allow_zero=True), "given by the user (--ewif)"
 
 
+def _overhead(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = _positive("--server-overhead", value)
+    if value < 1:
+        raise UsageError(f"--server-overhead is IT (whole-server) energy / device energy and cannot be below 1, "
+                         f"got {value!r}")
+    return value
+
+
 def footprint_factors(country: str | None = None, region: str | None = None,
                       carbon_intensity_g_per_kwh: float | None = None, wue: float | None = None,
-                      pue: float | None = None, ewif: float | str | None = None) -> FootprintFactors:
-    """The factors to use: user values win, else codecarbon by country, else the shipped defaults."""
+                      pue: float | None = None, ewif: float | str | None = None,
+                      server_overhead: float | None = None, carbon_basis_text: str | None = None) -> FootprintFactors:
+    """The factors to use: user values win, else codecarbon by country, else the shipped defaults.
+
+    ``server_overhead`` None leaves it to each result's hardware profile; ``carbon_basis_text`` states the basis
+    of a user-given intensity (e.g. "lifecycle, CO2e")."""
     if region and not country:
         raise UsageError("--region needs --country")
     if carbon_intensity_g_per_kwh is not None:
@@ -192,10 +254,14 @@ def footprint_factors(country: str | None = None, region: str | None = None,
             raise UsageError("give either --carbon-intensity or --country, not both")
         ci = _positive("--carbon-intensity", carbon_intensity_g_per_kwh, allow_zero=True)
         ci_source = "given by the user (--carbon-intensity)"
+        basis = carbon_basis_text.strip() if carbon_basis_text and carbon_basis_text.strip() else UNSTATED
     elif country:
         ci, ci_source = grid_intensity(country, region)
+        basis = carbon_basis(country, region)
     else:
         ci, ci_source = world_average()
+        basis = carbon_basis(None, None)
+    overhead = _overhead(server_overhead)
     ewif_value, ewif_source = resolve_ewif(ewif)
     return FootprintFactors(
         carbon_intensity_g_per_kwh=ci,
@@ -209,4 +275,7 @@ def footprint_factors(country: str | None = None, region: str | None = None,
         pue_source="given by the user (--pue)" if pue is not None else f"{LI_2023}: US average PUE 1.17 (default)",
         ewif_l_per_kwh=ewif_value,
         ewif_source=ewif_source,
+        carbon_basis=basis,
+        server_overhead=overhead,
+        server_overhead_source="given by the user (--server-overhead)" if overhead is not None else "",
     )

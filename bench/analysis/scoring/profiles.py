@@ -30,11 +30,16 @@ log = logging.getLogger(__name__)
 ENV_VAR = "BENCH_PROFILES_DIR"
 SHIPPED_DIR = Path(str(resources.files("bench.data").joinpath("profiles")))
 PEAK_DTYPES = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
-_FIGURES = ("rated_power_w", "rated_power_w_per_core", "memory_bytes", "memory_bandwidth_bytes_per_s")
+_FIGURES = ("rated_power_w", "rated_power_w_per_core", "memory_bytes", "memory_bandwidth_bytes_per_s",
+            "server_overhead")
 
 
 class HardwareProfile(BaseModel):
-    """One chip. Units: W, FLOP/s (dense, no sparsity), bytes, bytes/s."""
+    """One chip. Units: W, FLOP/s (dense, no sparsity), bytes, bytes/s.
+
+    ``server_overhead`` is the whole server's energy per unit of this chip's energy in its usual server
+    (host CPUs, memory, fans, network, power supplies): the factor that turns device energy into the IT
+    energy PUE and WUE are defined on (:mod:`bench.analysis.scoring.footprint`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -49,6 +54,7 @@ class HardwareProfile(BaseModel):
     peak_flops: dict[str, float] = Field(default_factory=dict)
     memory_bytes: int | None = Field(default=None, gt=0)
     memory_bandwidth_bytes_per_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    server_overhead: float | None = Field(default=None, ge=1, allow_inf_nan=False)  # IT energy / device energy
     sources: dict[str, str] = Field(default_factory=dict)
     notes: str = ""
     path: str | None = None

@@ -2,8 +2,8 @@
 
 After the EEHPC/Green500 levels (DESIGN.md section 4):
 
-- L0 estimated: no sensor (a model such as utilisation x rated power), or sampling below 1 Hz, or
-  part of a measured window not measured at all;
+- L0 estimated: no sensor (a model such as utilisation x rated power), a replayed trace (not a
+  measurement of this run), sampling below 1 Hz, or part of a measured window not measured at all;
 - L1 a device sensor sampled at >= 1 Hz over the whole of every measured window (power integration);
 - L2 an integrating energy counter on every channel, a clean idle baseline, and enough repeats whose
   95% CI is within the bound;
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bench.result.model import Quality, QualityAspect, Result, Stat, Window
+from bench.result.model import ChannelInfo, Quality, QualityAspect, Result, Stat, Window
 
 LABELS = {
     0: "L0 estimated",
@@ -44,14 +44,27 @@ def _measured_windows(result: Result) -> list[tuple[str, Window | None]]:
     return out
 
 
+NOT_MEASURING_SAMPLERS = ("replay",)  # results written before channels declared ``measured``
+
+
+def not_measured(channel: ChannelInfo) -> str | None:
+    """Why ``channel``'s figures are not a measurement of the run (an estimate, a replayed trace), or None."""
+    caps = channel.capabilities
+    if str(caps.get("power", "")) == "estimated":
+        return "estimated, no sensor (a model, not a measurement)"
+    if caps.get("measured") is False or channel.sampler in NOT_MEASURING_SAMPLERS:
+        trace = channel.describe.get("trace")
+        return "a replayed trace" + (f" ({trace})" if trace else "") + ", not a measurement of this run"
+    return None
+
+
 def _sensor(result: Result) -> QualityAspect:
     channels = result.measurement.channels
     if not channels:
         return QualityAspect(aspect="sensor", level=0, reason="no measurement channel recorded")
-    estimated = [c.channel for c in channels if str(c.capabilities.get("power", "")) == "estimated"]
-    if estimated:
-        return QualityAspect(aspect="sensor", level=0,
-                             reason=f"estimated, no sensor: {', '.join(estimated)} (a model, not a measurement)")
+    why = [f"{c.channel}: {reason}" for c in channels if (reason := not_measured(c))]
+    if why:
+        return QualityAspect(aspect="sensor", level=0, reason="; ".join(why))
     return QualityAspect(aspect="sensor", level=3,
                          reason=f"device sensors: {', '.join(c.channel for c in channels)}")
 
@@ -154,7 +167,7 @@ def _repeats(result: Result, max_ci95_relative: float, min_repeats: int, basis: 
 
 def _meter(result: Result) -> QualityAspect:
     channels = result.measurement.channels
-    if channels and all(c.capabilities.get("calibrated") for c in channels):
+    if channels and all(c.capabilities.get("calibrated") and not_measured(c) is None for c in channels):
         return QualityAspect(aspect="meter", level=3, reason="calibrated external meter")
     return QualityAspect(aspect="meter", level=2, reason="device's own sensor, not a calibrated meter at the plug")
 

@@ -1,9 +1,13 @@
 """The score of one result against a standard: metric values with CI, grades, footprint, and the verdict.
 
 :func:`score_result` reads only the :class:`~bench.result.model.Result` (plus the standard, the hardware
-profiles and the footprint factors), so it gives the same score for the same inputs on any machine.
-Every rule of the standard is checked separately and each failure names what was expected and what
-the result shows.
+profiles, the footprint factors and, from ``bench check``, the validity checks re-run on the trace), so it
+gives the same score for the same inputs on any machine. Every rule of the standard is checked separately
+(:mod:`bench.analysis.scoring.checks`) and each failure names what was expected and what the result shows.
+
+A grade letter is given only where the standard grades: a rule for the workload, its standard preset, unit
+and dtype, quality at or above the standard's minimum, and a result that conforms. Everywhere else the
+workload is "ungraded" (``grade`` None) and ``grade_reason`` says why; its value is still reported.
 """
 
 from __future__ import annotations
@@ -11,32 +15,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
+from bench.analysis.sanity import CODES as SANITY_CODES
+from bench.analysis.sanity import merge_issues, sanity_issues
+from bench.analysis.scoring.checks import RuleCheck, energy_stat, run_checks, workload_checks, workload_dtype
 from bench.analysis.scoring.footprint import FootprintFactors
 from bench.analysis.scoring.profiles import HardwareProfile, match_profile
 from bench.analysis.scoring.quality import assess_quality, weakest
 from bench.analysis.scoring.standard import Standard, WorkloadRule
-from bench.result.model import Quality, Result, Stat, WorkloadResult
+from bench.result.model import Issue, Quality, Result, Stat, ValidityCheck, WorkloadResult
 from bench.version import __version__
 
 log = logging.getLogger(__name__)
 PARAMETER_TOLERANCE = 1.25  # a model this many times off the standard's reference size gets a warning
-
-
-class RuleCheck(BaseModel):
-    """One rule of the standard applied to a result (``workload`` None: the run as a whole)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rule: str
-    workload: str | None = None
-    expected: str
-    actual: str
-    passed: bool
-
-    def line(self) -> str:
-        return f"{self.workload or 'run'}: {self.rule}: expected {self.expected}, got {self.actual}"
 
 
 class ProfileUsed(BaseModel):
@@ -68,7 +60,8 @@ class WorkloadScore(BaseModel):
     ci95_high: float | None = None
     ci95_relative: float | None = None
     n: int = 0
-    grade: str | None = None
+    grade: str | None = None  # a letter only where the standard grades; else None and grade_reason says why
+    grade_reason: str | None = None
     band_better_edge: float | None = None
     band_worse_edge: float | None = None
     gross_energy_per_unit_j: float | None = None
@@ -79,8 +72,10 @@ class WorkloadScore(BaseModel):
     rated_flops_per_joule: float | None = None
     fraction_of_rated: float | None = None
     footprint_units: int = 1000
-    carbon_g: float | None = None
+    carbon_g: float | None = None  # whole server (device energy x server overhead), through PUE and WUE
     water_ml: float | None = None
+    carbon_accelerator_g: float | None = None  # the device's own energy only, through PUE and WUE
+    water_accelerator_ml: float | None = None
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -99,6 +94,8 @@ class Score(BaseModel):
     checks: list[RuleCheck]
     conforms: bool
     warnings: list[str] = Field(default_factory=list)
+    issues: list[Issue] = Field(default_factory=list)  # sanity findings (recorded at run time or found now)
+    validity_source: str = "recorded at run time"
     scored_by: str = f"bench {__version__}"
 
     @property
@@ -146,36 +143,23 @@ def _profile_used(profile: HardwareProfile, how: str, result: Result) -> Profile
 # --- per workload ------------------------------------------------------------------------------
 
 
-def _energy_stat(wl: WorkloadResult, basis: str) -> Stat | None:
-    if wl.aggregate is None:
-        return None
-    return wl.aggregate.gross_energy_per_unit_j if basis == "gross" else wl.aggregate.energy_per_unit_j
-
-
-def _dtype(wl: WorkloadResult) -> str | None:
-    value = wl.settings.get("dtype") or wl.params.get("dtype")
-    return str(value) if value else None
-
-
-def _metric(ws: WorkloadScore, rule: WorkloadRule, stat: Stat, flops: float | None) -> None:
-    """Fill the graded value, its CI and grade."""
+def _metric(ws: WorkloadScore, rule: WorkloadRule, stat: Stat, flops: float | None) -> str | None:
+    """Fill the value and its CI; the band the value falls in (a grade only once the result conforms)."""
     ws.metric, ws.metric_unit, ws.direction, ws.basis = rule.metric, rule.metric_unit, rule.direction, rule.basis
     ws.n, ws.ci95_relative = stat.n, stat.ci95_relative
     if stat.mean is None or stat.mean <= 0:
         ws.warnings.append(f"no {rule.basis} energy per unit to grade")
-        return
+        return None
     if rule.metric == "flops_per_joule":
         if not flops:
             ws.warnings.append("no FLOPs per unit recorded: FLOP/J cannot be computed")
-            return
+            return None
         ws.value = flops / stat.mean
         if stat.ci95_low is not None and stat.ci95_high is not None and stat.ci95_low > 0:
             ws.ci95_low, ws.ci95_high = flops / stat.ci95_high, flops / stat.ci95_low
     else:
         ws.value, ws.ci95_low, ws.ci95_high = stat.mean, stat.ci95_low, stat.ci95_high
-    ws.grade = rule.grade(ws.value)
-    ws.band_better_edge, ws.band_worse_edge = rule.band_range(ws.grade)
-    ws.graded = True
+    return rule.grade(ws.value)
 
 
 def _efficiency(ws: WorkloadScore, wl: WorkloadResult, profile: ProfileUsed | None,
@@ -200,21 +184,27 @@ def _efficiency(ws: WorkloadScore, wl: WorkloadResult, profile: ProfileUsed | No
 
 def score_workload(wl: WorkloadResult, rule: WorkloadRule | None, profile: ProfileUsed | None,
                    peaks: dict[str, float], factors: FootprintFactors | None, device: str,
-                   standard_id: str, per_units: int) -> WorkloadScore:
-    """The figures of one workload; grading needs a rule of the standard and a complete workload."""
+                   standard_id: str, per_units: int) -> tuple[WorkloadScore, str | None]:
+    """The figures of one workload and the band its value falls in (None: no rule or no value). The band is
+    not yet a grade: :func:`score_result` gives it only where the standard grades."""
     ws = WorkloadScore(workload=wl.workload, unit=wl.unit, status=wl.status, graded=False,
-                       dtype=_dtype(wl), footprint_units=per_units)
+                       dtype=workload_dtype(wl), footprint_units=per_units)
+    band = None
     if wl.aggregate is not None:
         ws.gross_energy_per_unit_j = wl.aggregate.gross_energy_per_unit_j.mean
         ws.net_energy_per_unit_j = wl.aggregate.energy_per_unit_j.mean
         ws.throughput = wl.aggregate.throughput.mean
     if wl.status != "complete" or wl.aggregate is None:
         ws.warnings.append(f"workload {wl.status}{': ' + wl.reason if wl.reason else ''}: not graded")
-        return ws
+        ws.grade_reason = f"workload {wl.status}" + (f" ({wl.reason})" if wl.reason else "")
+        return ws, None
     if rule is None:
         ws.warnings.append(f"{standard_id} has no rule for {wl.workload}: not graded")
+        ws.grade_reason = f"{standard_id} has no rule for {wl.workload}"
     else:
-        _metric(ws, rule, _energy_stat(wl, rule.basis), wl.flops_per_unit)  # type: ignore[arg-type]
+        band = _metric(ws, rule, energy_stat(wl, rule.basis), wl.flops_per_unit)  # type: ignore[arg-type]
+        if band is None:
+            ws.grade_reason = ws.warnings[-1] if ws.warnings else "no value to grade"
         ref = rule.reference_parameters
         if ref and wl.parameters and not (1 / PARAMETER_TOLERANCE <= wl.parameters / ref <= PARAMETER_TOLERANCE):
             ws.warnings.append(f"bands assume about {ref:.3g} parameters ({rule.reference}); "
@@ -222,74 +212,54 @@ def score_workload(wl: WorkloadResult, rule: WorkloadRule | None, profile: Profi
     _efficiency(ws, wl, profile, peaks, device)
     if factors is not None and ws.gross_energy_per_unit_j is not None:
         ws.carbon_g, ws.water_ml = factors.per_units(ws.gross_energy_per_unit_j, per_units)
-    return ws
-
-
-# --- checks ------------------------------------------------------------------------------------
-
-
-def _check(rule: str, workload: str | None, expected: str, actual: str, passed: bool) -> RuleCheck:
-    return RuleCheck(rule=rule, workload=workload, expected=expected, actual=actual, passed=passed)
-
-
-def run_checks(result: Result, standard: Standard, quality: Quality, graded: int) -> list[RuleCheck]:
-    """The run-level rules: status, quality level, idle baseline, sampling rate, something graded."""
-    r = standard.rules
-    checks = [_check("status", None, "complete", result.status + (f" ({result.reason})" if result.reason else ""),
-                     result.status == "complete")]
-    weak = "; ".join(f"{a.aspect}: {a.reason}" for a in weakest(quality))
-    checks.append(_check("quality", None, f">= L{r.min_quality_level}", f"L{quality.level} ({weak})",
-                         quality.level >= r.min_quality_level))
-    if r.idle_baseline_required:
-        idle = result.idle
-        ok = idle is not None and idle.energy_j is not None
-        checks.append(_check("idle_baseline", None, "an idle baseline",
-                             f"{idle.duration_s:.3g} s" if ok else "none", ok))  # type: ignore[union-attr]
-    rate = result.measurement.achieved_rate_hz
-    checks.append(_check("sampling_rate", None, f">= {r.min_sampling_hz:g} Hz achieved",
-                         "not recorded" if rate is None else f"{rate:.3g} Hz",
-                         rate is not None and rate >= r.min_sampling_hz))
-    checks.append(_check("graded", None, "at least one workload graded by the standard",
-                         f"{graded} graded", graded > 0))
-    return checks
-
-
-def workload_checks(wl: WorkloadResult, rule: WorkloadRule, standard: Standard) -> list[RuleCheck]:
-    """The rules of one workload: status, unit, preset, dtype, repeats, window length, CI width."""
-    r, name = standard.rules, wl.workload
-    out = [_check("status", name, "complete", wl.status, wl.status == "complete")]
-    if wl.unit:
-        out.append(_check("unit", name, rule.unit, wl.unit, wl.unit == rule.unit))
-    if rule.presets:
-        preset = wl.params.get("preset") or wl.settings.get("preset")
-        out.append(_check("preset", name, " or ".join(rule.presets), str(preset or "not recorded"),
-                          preset in rule.presets))
-    if rule.dtypes:
-        dtype = _dtype(wl)
-        out.append(_check("dtype", name, " or ".join(rule.dtypes), dtype or "not recorded", dtype in rule.dtypes))
-    stat = _energy_stat(wl, rule.basis)
-    n = stat.n if stat is not None else 0
-    out.append(_check("repeats", name, f">= {r.min_repeats}", str(n), n >= r.min_repeats))
-    if wl.repeats:
-        shortest = min(wl.repeats, key=lambda rep: rep.duration_s)
-        out.append(_check("window", name, f">= {r.min_window_s:g} s per repeat",
-                          f"{shortest.duration_s:.3g} s (repeat {shortest.index})",
-                          shortest.duration_s >= r.min_window_s))
-    else:
-        out.append(_check("window", name, f">= {r.min_window_s:g} s per repeat", "no repeats", False))
-    rel = stat.ci95_relative if stat is not None else None
-    out.append(_check("ci95", name, f"<= +/-{r.max_ci95_relative:.1%} of the mean",
-                      "not computed" if rel is None else f"+/-{rel:.2%}",
-                      rel is not None and rel <= r.max_ci95_relative))
-    return out
+        ws.carbon_accelerator_g, ws.water_accelerator_ml = factors.per_units(ws.gross_energy_per_unit_j, per_units,
+                                                                             overhead=1.0)
+    return ws, band
 
 
 # --- the score ---------------------------------------------------------------------------------
 
 
+UNSET: Any = object()
+
+
+def _overhead(factors: FootprintFactors, profile: HardwareProfile | None) -> FootprintFactors:
+    """The factors with this result's server overhead: the user's, else the profile's, else 1 (said so)."""
+    if factors.server_overhead is not None:
+        return factors
+    if profile is not None and profile.server_overhead is not None:
+        return factors.with_overhead(profile.server_overhead,
+                                     f"hardware profile {profile.id}: {profile.source('server_overhead') or ''}")
+    return factors.with_overhead(1.0, "none known for this device: carbon and water cover the device's own energy, "
+                                      "not the rest of the server (give --server-overhead)")
+
+
+def _grade_reason(ws: WorkloadScore, checks: list[RuleCheck], quality: Quality, standard: Standard) -> str | None:
+    """Why a workload with a band gets no grade (None: it is graded): what the standard grades that the result is
+    not (preset, dtype, unit), a quality below the minimum (with the weakest aspects), then any other failure."""
+    failed = [c for c in checks if not c.passed]
+    own = [c for c in failed if c.workload == ws.workload]
+    reasons = [f"{c.rule} {c.actual}: {standard.id} grades {c.rule} {c.expected} only"
+               for c in own if c.rule in ("preset", "dtype", "unit")]
+    minimum = standard.rules.min_quality_level
+    if quality.level < minimum:
+        weak = "; ".join(f"{a.aspect}: {a.reason}" for a in weakest(quality))
+        reasons.append(f"quality L{quality.level} is below L{minimum} ({weak})")
+    if not reasons and failed:
+        first = (own or failed)[0]
+        more = f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""
+        reasons.append(f"does not conform: {first.line()}{more}")
+    return "; ".join(reasons) or None
+
+
 def score_result(result: Result, standard: Standard, profiles: list[HardwareProfile],
-                 footprint_factors: FootprintFactors | None = None) -> Score:
-    """Score ``result`` against ``standard``. ``footprint_factors`` None leaves carbon and water out."""
+                 footprint_factors: FootprintFactors | None = None,
+                 validity: list[ValidityCheck] | None = UNSET, validity_source: str | None = None) -> Score:
+    """Score ``result`` against ``standard``. ``footprint_factors`` None leaves carbon and water out.
+
+    ``validity``: the validity checks to judge the standard's required ones by (default: those recorded in the
+    result at run time; ``bench check`` passes them re-run on the trace), described by ``validity_source``.
+    """
     bases = {w.basis for w in standard.workloads.values()}
     quality = assess_quality(result, max_ci95_relative=standard.rules.max_ci95_relative,
                              min_repeats=standard.rules.min_repeats, basis="net" if bases == {"net"} else "gross")
@@ -300,19 +270,34 @@ def score_result(result: Result, standard: Standard, profiles: list[HardwareProf
     if used is None:
         warnings.append(f"no hardware profile matches device {device!r}: scored for energy only, "
                         "rated efficiency left out (add one with --profiles-dir)")
+    factors = _overhead(footprint_factors, profile) if footprint_factors is not None else None
     peaks = dict(profile.peak_flops) if profile is not None else {}
     per_units = standard.reported.per_units
-    scores, checks = [], []
+    scores, bands, checks = [], [], []
     for wl in result.workloads:
         rule = standard.workloads.get(wl.workload)
-        scores.append(score_workload(wl, rule, used, peaks, footprint_factors, device, standard.id, per_units))
+        ws, band = score_workload(wl, rule, used, peaks, factors, device, standard.id, per_units)
+        scores.append(ws)
+        bands.append((ws, rule, band))
         if rule is not None:
             checks.extend(workload_checks(wl, rule, standard))
-    graded = sum(1 for s in scores if s.graded)
-    checks = run_checks(result, standard, quality, graded) + checks
+    gradable = sum(1 for _, _, band in bands if band is not None)
+    if validity is UNSET:
+        validity = result.validity
+        validity_source = validity_source or ("recorded at run time" if validity is not None else "not recorded")
+    checks = run_checks(result, standard, quality, gradable, validity) + checks
+    conforms = all(c.passed for c in checks)
+    for ws, rule, band in bands:
+        if band is None or rule is None:
+            continue
+        ws.grade_reason = _grade_reason(ws, checks, quality, standard)
+        if ws.grade_reason is None:
+            ws.grade, ws.graded = band, True
+            ws.band_better_edge, ws.band_worse_edge = rule.band_range(band)
     recorded = result.quality.level if result.quality is not None else None
     if recorded is not None and recorded != quality.level:
         warnings.append(f"quality recorded as L{recorded} at run time; L{quality.level} against {standard.id}'s bounds")
+    kept = [i for i in result.issues if i.code in SANITY_CODES]
     return Score(
         run_id=result.run_id,
         result_digest=result.integrity.digest if result.integrity is not None else None,
@@ -321,11 +306,13 @@ def score_result(result: Result, standard: Standard, profiles: list[HardwareProf
         profile=used,
         quality=quality,
         recorded_quality_level=recorded,
-        footprint=footprint_factors,
+        footprint=factors,
         workloads=scores,
         checks=checks,
-        conforms=all(c.passed for c in checks),
+        conforms=conforms,
         warnings=warnings,
+        issues=merge_issues(kept, sanity_issues(result)),
+        validity_source=validity_source or ("not recorded" if validity is None else "given"),
     )
 
 
@@ -343,7 +330,8 @@ def grade_summary(result: Result, standard: Standard | None = None,
     failed = [c.line() for c in score.failed]
     return [
         {"workload": w.workload, "metric": w.metric, "metric_unit": w.metric_unit, "value": w.value,
-         "ci95_low": w.ci95_low, "ci95_high": w.ci95_high, "grade": w.grade, "quality_level": score.quality.level,
-         "standard": std.id, "conforms": score.conforms, "failed": failed, "warnings": w.warnings}
+         "ci95_low": w.ci95_low, "ci95_high": w.ci95_high, "grade": w.grade, "grade_reason": w.grade_reason,
+         "quality_level": score.quality.level, "standard": std.id, "conforms": score.conforms, "failed": failed,
+         "warnings": w.warnings}
         for w in score.workloads
     ]

@@ -2,7 +2,7 @@
 
 A standard file ``standards/<name>-<version>.toml`` holds:
 - ``rules``: how a result must have been measured to conform (quality level, window, repeats, CI,
-  idle baseline, sampling rate);
+  idle baseline, sampling rate, and the validity checks of the trace that must pass);
 - ``workloads.<name>``: the metric (``energy_per_unit_j``, lower is better, or ``flops_per_joule``,
   higher is better), the energy basis (gross or net of idle), and seven grade bands A..G whose six
   edges lie on a geometric scale (each edge ``ratio`` times the last), each with its rationale and sources;
@@ -29,6 +29,8 @@ SHIPPED_DIR = Path(str(resources.files("bench.data").joinpath("standards")))
 GRADES = ("A", "B", "C", "D", "E", "F", "G")
 METRICS: dict[str, str] = {"energy_per_unit_j": "lower", "flops_per_joule": "higher"}
 RATIO_TOLERANCE = 0.01  # edges must follow the declared ratio within 1%
+ValidityName = Literal["trace_coverage", "sample_rate", "counter_vs_power", "power_within_limit",
+                       "telemetry_recorded", "idle_stable"]  # bench.analysis.validity.CHECKS
 
 
 class _Strict(BaseModel):
@@ -114,6 +116,7 @@ class Rules(_Strict):
     max_ci95_relative: float = Field(gt=0, lt=1, allow_inf_nan=False)
     idle_baseline_required: bool
     min_sampling_hz: float = Field(gt=0, allow_inf_nan=False)
+    validity_checks: list[ValidityName] = Field(default_factory=list)  # run from the trace; each must pass
     rationale: dict[str, str] = Field(default_factory=dict)
 
 

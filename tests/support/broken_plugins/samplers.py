@@ -21,6 +21,7 @@ from bench.samplers.base import (
     Reading,
     Sampler,
     SamplerDeviceLost,
+    SamplerError,
     SamplerUnavailable,
     Scope,
 )
@@ -151,6 +152,56 @@ class WrongErrors(GoodSim):
         if type(self).lost:
             raise OSError(19, "No such device")
         return super().read()
+
+
+class WallClockStamps(GoodSim):
+    """Stamps each reading with the wall clock (time.time_ns) instead of the clock it was opened with."""
+
+    name = "wallclock"
+
+    def reading(self) -> Reading:
+        r = super().reading()
+        r.t_ns = time.time_ns()
+        return r
+
+
+class WrongSubclass(GoodSim):
+    """A lost device raises SamplerUnavailable, where the contract names SamplerDeviceLost."""
+
+    name = "wrongsubclass"
+
+    def read(self) -> Reading:
+        if type(self).lost:
+            raise SamplerUnavailable("the board is not there")
+        return super().read()
+
+
+class BareError(GoodSim):
+    """A lost device raises the bare SamplerError: the caller cannot tell what happened."""
+
+    name = "bareerror"
+
+    def read(self) -> Reading:
+        if type(self).lost:
+            raise SamplerError("something went wrong")
+        return super().read()
+
+
+class AnyIndex(GoodSim):
+    """Checks the device type but not the index: ``sim:7`` silently measures ``sim:0``."""
+
+    name = "anyindex"
+
+    @classmethod
+    def is_available(cls, device: str) -> Availability:
+        ok = device.split(":", 1)[0] == "sim"
+        return Availability(ok, "" if ok else "only sim devices")
+
+    @classmethod
+    def open(cls, device: str, clock: Any = None, **options: Any) -> list[Sampler]:
+        if device.split(":", 1)[0] != "sim":
+            raise SamplerUnavailable(f"no such device {device!r}")
+        return [cls(clock or MonotonicClock())]
 
 
 class HangingRead(GoodSim):
