@@ -11,7 +11,10 @@ WORK=${1:-$(mktemp -d)}
 mkdir -p "$WORK/dist" "$WORK/elsewhere"
 say() { printf 'check-wheel: %s\n' "$*"; }
 
-"$PY" -m pip wheel -q --no-deps -w "$WORK/dist" "$REPO" >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
+# build from a copy of the sources git knows (a build/ folder left in the tree would leak stale files)
+mkdir -p "$WORK/src"
+git ls-files -z -co --exclude-standard | tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C "$WORK/src"
+"$PY" -m pip wheel -q --no-deps -w "$WORK/dist" "$WORK/src" >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
 WHEEL=$(ls "$WORK"/dist/bench-*.whl)
 say "built $(basename "$WHEEL")"
 "$PY" -m venv "$WORK/venv"
