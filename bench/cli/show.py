@@ -27,6 +27,14 @@ def _stat(stat: Any) -> str:
     return _fmt(stat.mean) + (f" ±{rel:.1%}" if rel is not None else " (n=1)")
 
 
+def _latency(latency: Any) -> str:
+    """A step's latency percentiles in ms, e.g. ``12.1/12.9/15.3``."""
+    if latency is None or latency.p50_s is None:
+        return "-"
+    return "/".join(_fmt(v * 1e3 if v is not None else None, 3) for v in (latency.p50_s, latency.p90_s,
+                                                                         latency.p99_s))
+
+
 def _grades(result: Any) -> dict[str, str]:
     try:
         from bench.analysis.scoring.score import grade_summary
@@ -52,7 +60,8 @@ def print_summary(result: Any, folder: Path | None, console: Any) -> None:
 
     grades = _grades(result)
     table = Table(title=f"{result.device.get('name', '?')} ({result.device.get('spec', '?')}) - {result.status}")
-    for col in ("workload", "status", "unit", "units/s", "J/unit net", "J/unit gross", "power W", "grade"):
+    for col in ("workload", "status", "unit", "units/s", "latency ms p50/p90/p99", "J/unit net", "J/unit gross",
+                "power W", "grade"):
         left = col in ("workload", "status", "unit")
         table.add_column(col, justify="left" if left else "right", no_wrap=col in ("workload", "status"),
                          overflow="fold")
@@ -60,6 +69,7 @@ def print_summary(result: Any, folder: Path | None, console: Any) -> None:
         agg = w.aggregate
         table.add_row(w.workload, w.status, w.unit or "-",
                       _stat(agg.throughput) if agg else "-",
+                      _latency(w.latency),
                       _stat(agg.energy_per_unit_j) if agg else "-",
                       _stat(agg.gross_energy_per_unit_j) if agg else "-",
                       _stat(agg.mean_power_w) if agg else "-",

@@ -88,7 +88,7 @@ def leaderboard(rows: list[dict[str, Any]], metric: str, anchors: dict[str, str]
     ranked = sorted(rows, key=lambda r: (r[col] is None, r[col] if r[col] is not None else 0.0))
     headers = [("#", True), ("run", False), ("device", False), ("batch", True),
                (f"{label}/{unit} (95% CI)", True), ("net J" if metric == "gross" else "gross J", True),
-               (f"{unit}/s", True), ("power W", True), ("grade", False), ("quality", True),
+               (f"{unit}/s", True), ("latency ms p50/p99", True), ("power W", True), ("grade", False), ("quality", True),
                ("gCO2e/1k", True), ("mL water/1k", True), ("integrity", False)]
     other = METRIC_COLUMNS["net" if metric == "gross" else "gross"][0]
     body = []
@@ -106,6 +106,7 @@ def leaderboard(rows: list[dict[str, Any]], metric: str, anchors: dict[str, str]
                    "" if r[col] is None else repr(float(r[col])), num=True),
             h.number(r[other], plots.nice_number(r[other])),
             h.number(r["throughput"], plots.nice_number(r["throughput"])),
+            latency_cell(r),
             h.number(r["mean_power_w"], plots.nice_number(r["mean_power_w"])),
             h.Cell(h.badge(grade), "~" if not grade else str(grade)),
             h.number(r["quality_level"], "-" if r["quality_level"] is None else f"L{r['quality_level']}"),
@@ -114,6 +115,15 @@ def leaderboard(rows: list[dict[str, Any]], metric: str, anchors: dict[str, str]
             h.Cell(h.integrity_badge(r["integrity"], r.get("integrity_detail", "")), r["integrity"]),
         ])
     return h.table(headers, body, css_id=f"board-{gid}")
+
+
+def latency_cell(row: dict[str, Any]) -> Any:
+    """p50 (sorts by it) over p99 of a step's latency, in ms; "-" where none was measured."""
+    p50, p99 = row.get("latency_p50_s"), row.get("latency_p99_s")
+    if p50 is None or p50 != p50:  # None or NaN
+        return h.number(None, "-")
+    tail = "" if p99 is None or p99 != p99 else f'<span class="sub">p99 {h.esc(plots.nice_number(p99 * 1e3))}</span>'
+    return h.Cell(f"{h.esc(plots.nice_number(p50 * 1e3))}{tail}", repr(float(p50)), num=True)
 
 
 def group_figures(rows: list[dict[str, Any]], metric: str, fmt: str, max_bars: int) -> str:

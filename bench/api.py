@@ -1,0 +1,548 @@
+"""Measure your own code from Python: a measuring session, its windows, and a decorator.
+
+::
+
+    import bench
+
+    with bench.measure("cuda:0", out="results", idle_s=10) as session:
+        with session.window("train", units=n_samples, unit="sample"):
+            train()
+    print(session.windows["train"].energy_j, session.windows["train"].time_s)
+
+A session is a ``bench run`` whose work is the caller's code: the same :class:`~bench.run.runner.Runner` opens the
+device and the sensors, writes the run folder and the provisional result, runs the meter and its trace, measures
+the idle baseline, synchronises the device and reads the sensors at every window edge, turns windows into gross,
+idle and net energy (:func:`~bench.analysis.figures.repeat_figures`, :func:`~bench.analysis.figures.aggregate`), and
+at the end seals the result with the quality level and the validity checks. There is no second measuring loop.
+
+In the result folder each window name becomes one workload entry whose repeats are the name's occurrences
+(window ``NAME/repeat.K`` for the K-th), so ``bench show``, ``score``, ``compare``, ``report`` and ``sign`` read a
+session's folder as they read a run's, and the validity checks cover every occurrence. Windows may nest and
+overlap; the meter keeps each open window's accounting apart.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bench.analysis.figures import aggregate, latency_figures
+from bench.analysis.scoring.quality import assess_quality
+from bench.clock import Clock
+from bench.devices import parse_spec
+from bench.errors import BenchError, SamplerError, UsageError
+from bench.result.model import ChannelEnergy, Issue, Latency, Quality, Repeat, Result, Window, WorkloadResult
+from bench.run.config import RunConfig
+from bench.run.runner import Runner
+
+__all__ = ["NamedWindow", "Session", "WindowMeasurement", "active_session", "measure", "measured"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_UNIT = "window"  # a window given no units measures one unit: the occurrence itself
+_ACTIVE: contextvars.ContextVar["Session | None"] = contextvars.ContextVar("bench_session", default=None)
+_BAD_NAME = re.compile(r"[/\x00-\x1f]")
+
+
+@dataclass(frozen=True)
+class WindowMeasurement:
+    """One occurrence of a window: its :class:`~bench.result.model.Window` (edges, channels, issues) and the
+    :class:`~bench.result.model.Repeat` figures computed from it, exactly as ``bench run`` computes a repeat.
+    Energies in J, times in s, power in W."""
+
+    name: str
+    index: int
+    unit: str
+    window: Window
+    repeat: Repeat
+
+    @property
+    def time_s(self) -> float:
+        return self.window.duration_s
+
+    @property
+    def units(self) -> int:
+        return self.repeat.units
+
+    @property
+    def energy_j(self) -> float | None:
+        """Gross energy (everything the sensors saw in the window), J."""
+        return self.repeat.gross_energy_j
+
+    @property
+    def gross_energy_j(self) -> float | None:
+        return self.repeat.gross_energy_j
+
+    @property
+    def idle_energy_j(self) -> float | None:
+        """Idle power x duration, J (None without an idle baseline)."""
+        return self.repeat.idle_energy_j
+
+    @property
+    def net_energy_j(self) -> float | None:
+        """Gross minus idle energy, J (None without an idle baseline)."""
+        return self.repeat.net_energy_j
+
+    @property
+    def energy_per_unit_j(self) -> float | None:
+        """Net energy per unit, J."""
+        return self.repeat.energy_per_unit_j
+
+    @property
+    def gross_energy_per_unit_j(self) -> float | None:
+        return self.repeat.gross_energy_per_unit_j
+
+    @property
+    def mean_power_w(self) -> float | None:
+        return self.window.mean_power_w
+
+    @property
+    def peak_power_w(self) -> float | None:
+        return self.window.peak_power_w
+
+    @property
+    def throughput(self) -> float:
+        """Units per second."""
+        return self.repeat.throughput
+
+    @property
+    def channels(self) -> dict[str, ChannelEnergy]:
+        """Each sensor channel's share of the window (energy, method, samples, gaps, resets)."""
+        return {c.channel: c for c in self.window.channels}
+
+    @property
+    def issues(self) -> list[Issue]:
+        return list(self.window.issues)
+
+    @property
+    def clean(self) -> bool:
+        return self.window.clean
+
+
+def _sum(values: list[float | None]) -> float | None:
+    return None if any(v is None for v in values) else math.fsum(v for v in values if v is not None)
+
+
+class NamedWindow:
+    """Every occurrence of one window name in a session: sums over the occurrences, their statistics
+    (:attr:`aggregate`, :attr:`latency`) and the quality level of this window's measurement."""
+
+    def __init__(self, session: "Session", record: WorkloadResult) -> None:
+        self.session, self.record = session, record
+        self.occurrences: list[WindowMeasurement] = []
+
+    @property
+    def name(self) -> str:
+        return self.record.workload
+
+    @property
+    def unit(self) -> str:
+        return self.record.unit or DEFAULT_UNIT
+
+    @property
+    def count(self) -> int:
+        return len(self.occurrences)
+
+    @property
+    def last(self) -> WindowMeasurement:
+        return self.occurrences[-1]
+
+    @property
+    def time_s(self) -> float:
+        return math.fsum(o.time_s for o in self.occurrences)
+
+    @property
+    def units(self) -> int:
+        return sum(o.units for o in self.occurrences)
+
+    @property
+    def energy_j(self) -> float | None:
+        """Gross energy over every occurrence, J."""
+        return _sum([o.gross_energy_j for o in self.occurrences])
+
+    gross_energy_j = energy_j
+
+    @property
+    def idle_energy_j(self) -> float | None:
+        return _sum([o.idle_energy_j for o in self.occurrences])
+
+    @property
+    def net_energy_j(self) -> float | None:
+        return _sum([o.net_energy_j for o in self.occurrences])
+
+    @property
+    def energy_per_unit_j(self) -> float | None:
+        """Net energy per unit over every occurrence, J."""
+        net, units = self.net_energy_j, self.units
+        return net / units if (net is not None and units) else None
+
+    @property
+    def gross_energy_per_unit_j(self) -> float | None:
+        gross, units = self.gross_energy_j, self.units
+        return gross / units if (gross is not None and units) else None
+
+    @property
+    def mean_power_w(self) -> float | None:
+        gross, t = self.gross_energy_j, self.time_s
+        return gross / t if (gross is not None and t > 0) else None
+
+    @property
+    def channels(self) -> dict[str, float | None]:
+        """Energy of each sensor channel over every occurrence, J."""
+        out: dict[str, list[float | None]] = {}
+        for o in self.occurrences:
+            for c in o.window.channels:
+                out.setdefault(c.channel, []).append(c.energy_j)
+        return {k: _sum(v) for k, v in out.items()}
+
+    @property
+    def issues(self) -> list[Issue]:
+        return [i for o in self.occurrences for i in o.issues]
+
+    @property
+    def clean(self) -> bool:
+        return all(o.clean for o in self.occurrences)
+
+    @property
+    def aggregate(self) -> Any:
+        """Mean, std and 95% CI of each figure over the clean occurrences (the result's ``aggregate``)."""
+        return self.record.aggregate
+
+    @property
+    def latency(self) -> Latency | None:
+        """p50/p90/p99 of the occurrences' durations, s."""
+        return self.record.latency
+
+    @property
+    def quality(self) -> Quality:
+        """The quality level of this window's measurement, assessed as a run's is (sensor, energy method,
+        sampling, coverage, idle baseline, repeats, meter)."""
+        return self.session.assess(self.name)
+
+    def __repr__(self) -> str:
+        e = self.energy_j
+        return (f"NamedWindow({self.name!r}, {self.count} occurrence(s), {self.time_s:.4g} s, "
+                f"{'-' if e is None else f'{e:.4g}'} J gross)")
+
+
+class WindowContext:
+    """``with session.window(...) as w``: ``w.units`` may be set inside the block; after it, ``w.measurement``
+    holds the occurrence's :class:`WindowMeasurement`."""
+
+    def __init__(self, session: "Session", name: str, units: int, unit: str | None, sync: bool | None,
+                 flops_per_unit: float | None) -> None:
+        self.session, self.name, self.units, self.unit = session, name, units, unit
+        self.sync, self.flops_per_unit = sync, flops_per_unit
+        self.measurement: WindowMeasurement | None = None
+
+    def __enter__(self) -> "WindowContext":
+        self.session.begin_window(self.name, sync=self.sync)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None:
+            self.measurement = self.session.end_window(self.name, units=self.units, unit=self.unit, sync=self.sync,
+                                                       flops_per_unit=self.flops_per_unit)
+        else:
+            self.session.abandon_window(self.name, exc)
+
+
+class Session:
+    """A measuring session on one device (``cpu``, ``cuda:0``, a plugin's ``npu:0`` ...).
+
+    ``out``/``name``: where the run folder goes and its name. ``idle_s``: seconds of idle baseline measured at the
+    start (0 skips it: no net energy). ``sync``: synchronise the device at every window edge (default; each
+    window then holds exactly the device work issued inside it). ``sampler``, ``sampler_options``, ``rate_hz``
+    (Hz), ``gap_factor``, ``read_timeout_s`` (s): as for ``bench run``. ``clock``: a simulated clock for tests.
+
+    Use it as a context manager (``with bench.measure(...) as session``), or call :meth:`start` and :meth:`close`.
+    Bad arguments raise :class:`~bench.errors.UsageError` before anything is written.
+    """
+
+    def __init__(self, device: str = "cpu", *, out: str | Path = "results", name: str | None = None,
+                 idle_s: float = 10.0, sync: bool = True, sampler: str | None = None,
+                 sampler_options: dict[str, Any] | None = None, rate_hz: float = 10.0, gap_factor: float = 3.0,
+                 read_timeout_s: float = 10.0, clock: Clock | None = None) -> None:
+        self.cfg = RunConfig(device=device, session=True, out=Path(out), name=name, idle_s=idle_s, sampler=sampler,
+                             sampler_options=dict(sampler_options or {}), rate_hz=rate_hz, gap_factor=gap_factor,
+                             read_timeout_s=read_timeout_s)
+        self.sync = sync
+        self.runner = Runner(self.cfg, clock=clock)
+        self.named: dict[str, NamedWindow] = {}
+        self.open_names: dict[str, str] = {}  # name -> the meter window of its open occurrence
+        self.begun: dict[str, int] = {}
+        self.state = "new"  # new -> open -> closed
+        self.token: contextvars.Token | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> "Session":
+        """Open the device and sensors, make the run folder, start the meter and measure the idle baseline."""
+        if self.state != "new":
+            raise UsageError("this session was already started")
+        self.runner.prepare()  # user mistakes fail here, before any file
+        self.runner.open_run()
+        self.state = "open"
+        try:
+            assert self.runner.meter is not None
+            self.runner.meter.start()
+            self.runner.measure_idle()
+        except BaseException as exc:
+            self.close(*_ending(exc))
+            raise
+        self.token = _ACTIVE.set(self)
+        return self
+
+    def close(self, status: str = "complete", reason: str | None = None) -> Result:
+        """End the session: windows still open are closed (and noted), the trace finalised, the result assessed,
+        sealed and written. Returns the sealed result (idempotent)."""
+        if self.state == "closed":
+            assert self.runner.result is not None
+            return self.runner.result
+        if self.state == "new":
+            raise UsageError("this session was never started")
+        if self.token is not None:
+            try:
+                _ACTIVE.reset(self.token)
+            except ValueError:  # closed in another context than it was started in
+                _ACTIVE.set(None)
+            self.token = None
+        for name in list(self.open_names):
+            self.runner.issues.append(Issue(code="window_left_open", window=self.open_names[name],
+                                            message=f"window {name} was still open when the session ended; "
+                                            "closed then"))
+            try:
+                self.end_window(name, check=False)
+            except BenchError:
+                self.open_names.pop(name, None)
+        self.state = "closed"
+        if status == "complete" and self.runner.meter is not None and self.runner.meter.error is not None:
+            status, reason = "incomplete", f"sensor failed: {self.runner.meter.error}"
+        self.runner.finish(status, reason)
+        assert self.runner.result is not None
+        return self.runner.result
+
+    def __enter__(self) -> "Session":
+        return self.start()
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if self.state == "open":
+            self.close(*(_ending(exc) if exc is not None else ("complete", None)))
+
+    # --- windows -------------------------------------------------------------------------------------
+
+    def window(self, name: str, units: int = 1, unit: str | None = None, *, sync: bool | None = None,
+               flops_per_unit: float | None = None) -> WindowContext:
+        """A context manager measuring its block as one occurrence of window ``name`` that did ``units`` units
+        of work (``unit``: what one is, e.g. ``sample``; default ``window``). ``sync`` overrides the session's."""
+        return WindowContext(self, name, units, unit, sync, flops_per_unit)
+
+    def begin_window(self, name: str, *, sync: bool | None = None) -> None:
+        """Open an occurrence of window ``name`` (the device synchronised first, unless ``sync`` is False)."""
+        self._check_open()
+        check_window_name(name)
+        if name in self.open_names:
+            raise UsageError(f"window {name!r} is already open; end it first or use another name")
+        k = self.begun.get(name, 0) + 1
+        meter_name = f"{name}/repeat.{k}"
+        self.runner.begin_window(meter_name, sync=self.sync if sync is None else sync)
+        self.begun[name] = k
+        self.open_names[name] = meter_name
+
+    def end_window(self, name: str, units: int = 1, unit: str | None = None, *, sync: bool | None = None,
+                   steps: int = 1, flops_per_unit: float | None = None, check: bool = True) -> WindowMeasurement:
+        """Close the open occurrence of window ``name``, which did ``units`` units of work in ``steps`` steps;
+        returns its measurement. The device is synchronised first unless ``sync`` is False."""
+        self._check_open()
+        if name not in self.open_names:
+            raise UsageError(f"window {name!r} is not open; open it with begin_window({name!r})")
+        units = _count("units", units, 0)
+        steps = _count("steps", steps, 1)
+        named = self._named(name, unit)
+        meter_name = self.open_names.pop(name)
+        window = self.runner.end_window(meter_name, sync=self.sync if sync is None else sync, check=False)
+        rep = self.runner.add_repeat(named.record, window, units, steps)
+        record = named.record
+        if flops_per_unit is not None:
+            record.flops_per_unit = float(flops_per_unit)
+        record.status = "complete"
+        record.aggregate = aggregate(record.repeats, record.flops_per_unit)
+        record.latency = latency_figures([r.duration_s for r in record.repeats], "window")
+        measurement = WindowMeasurement(name=name, index=rep.index, unit=named.unit, window=window, repeat=rep)
+        named.occurrences.append(measurement)
+        if check:
+            self.runner.meter.check()  # a sensor that failed meanwhile: the occurrence is kept, then the error
+        return measurement
+
+    def abandon_window(self, name: str, exc: BaseException) -> None:
+        """Close the open occurrence of ``name`` after the measured code raised ``exc``: it is not counted,
+        an issue says why."""
+        meter_name = self.open_names.pop(name, None)
+        if meter_name is None or self.state != "open":
+            return
+        try:
+            self.runner.end_window(meter_name, sync=False, check=False)
+        except BenchError:
+            pass
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:300] if str(exc) else type(exc).__name__
+        self.runner.issues.append(Issue(code="window_failed", window=meter_name, severity="error",
+                                        message=f"window {name}: the measured code raised {message}; "
+                                        "occurrence not counted"))
+
+    def _named(self, name: str, unit: str | None) -> NamedWindow:
+        named = self.named.get(name)
+        if named is None:
+            record = WorkloadResult(workload=name, kind="session", status="running", unit=unit or DEFAULT_UNIT,
+                                    units_per_step=None)
+            assert self.runner.result is not None
+            self.runner.result.workloads.append(record)
+            named = self.named[name] = NamedWindow(self, record)
+        elif unit is not None and unit != named.unit:
+            raise UsageError(f"window {name!r} counts {named.unit}s, not {unit}s; give each unit its own window")
+        return named
+
+    def _check_open(self) -> None:
+        if self.state != "open":
+            raise UsageError("the session is not open; use it as `with bench.measure(...) as session:` "
+                             "or call start() first")
+
+    # --- what it measured --------------------------------------------------------------------------
+
+    @property
+    def windows(self) -> Mapping[str, NamedWindow]:
+        """Window name -> every occurrence of it so far."""
+        return dict(self.named)
+
+    @property
+    def folder(self) -> Path | None:
+        """The run folder (``result.json``, the trace)."""
+        return self.runner.folder
+
+    @property
+    def device(self) -> str:
+        """The device measured, as a device string (``cuda:0``)."""
+        setup = self.runner.setup
+        return setup.device.spec if setup is not None else self.cfg.device
+
+    @property
+    def result(self) -> Result | None:
+        """The result: provisional while the session is open, sealed (quality, validity, digest) once closed."""
+        return self.runner.result if self.state == "closed" else (
+            self.runner.snapshot() if self.runner.result is not None else None)
+
+    @property
+    def idle_power_w(self) -> float | None:
+        """The idle baseline's mean power, W (None without one)."""
+        res = self.runner.result
+        return res.idle.power_w if res is not None and res.idle is not None else None
+
+    @property
+    def issues(self) -> list[Issue]:
+        """Issues of the session so far (sensor health, windows left open or failed); each window has its own."""
+        return list(self.runner.issues)
+
+    @property
+    def quality(self) -> Quality:
+        """The session's quality level, assessed over every window as a run's is."""
+        if self.state == "closed" and self.runner.result is not None and self.runner.result.quality is not None:
+            return self.runner.result.quality
+        return assess_quality(self.runner.snapshot())
+
+    def assess(self, name: str) -> Quality:
+        """The quality level of window ``name`` alone."""
+        res = self.runner.snapshot()
+        keep = {r.window for r in self.named[name].record.repeats} | {"idle"}
+        res.workloads = [w for w in res.workloads if w.workload == name]
+        res.windows = [w for w in res.windows if w.name in keep]
+        return assess_quality(res)
+
+    def __repr__(self) -> str:
+        return f"Session({self.cfg.device!r}, {self.state}, windows={list(self.named)})"
+
+
+def check_window_name(name: str) -> None:
+    """A window name must be a non-empty string without ``/`` or control characters, and not ``idle``."""
+    if not isinstance(name, str) or not name.strip():
+        raise UsageError(f"a window needs a non-empty name, got {name!r}")
+    if _BAD_NAME.search(name):
+        raise UsageError(f"window name {name!r} must not contain '/' or control characters")
+    if name == "idle" or name.startswith("idle."):
+        raise UsageError(f"window name {name!r} is reserved for the idle baseline")
+
+
+def _count(what: str, value: Any, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise UsageError(f"{what} must be an integer >= {least}, got {value!r}")
+    return value
+
+
+def _ending(exc: BaseException | None) -> tuple[str, str | None]:
+    """The status and reason a session ends with after ``exc``."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", "stopped by KeyboardInterrupt"
+    if isinstance(exc, SamplerError):
+        return "incomplete", f"sensor failed: {exc}"
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    return "failed", f"the measured code raised {text}"
+
+
+def measure(device: str = "cpu", **options: Any) -> Session:
+    """A measuring :class:`Session` on ``device``; ``options`` as for :class:`Session`. Use it as a context
+    manager, or call ``start()`` and ``close()``."""
+    return Session(device, **options)
+
+
+def _same_device(session: Session, device: str | None) -> bool:
+    if device is None:
+        return True
+    type_, index = parse_spec(device)
+    spec = type_ if type_ == "cpu" else f"{type_}:{index or 0}"
+    return session.device == spec
+
+
+def measured(device: str | None = None, *, name: str | None = None, unit: str | None = None,
+             units: int | Callable[..., int] = 1, sync: bool | None = None, **options: Any) -> Callable[[F], F]:
+    """Decorate a function so each call is measured as one occurrence of window ``name`` (default: the
+    function's name). ``units``: the units of work of a call, or a function of the call's arguments that
+    returns them. Inside an open session on the same device (``with bench.measure(...)``) a call is a window
+    of that session; elsewhere each call is a session of its own on ``device`` (default ``cpu``) with
+    ``options`` (as for :class:`Session`). The wrapper's ``last`` is the last call's :class:`WindowMeasurement`
+    and ``last_session`` the session it was measured in."""
+
+    def wrap(fn: F) -> F:
+        label = name or getattr(fn, "__name__", "call")
+
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            n = units(*args, **kwargs) if callable(units) else units
+            active = _ACTIVE.get()
+            if active is not None and active.state == "open" and _same_device(active, device):
+                return _call(inner, active, fn, (label, n, unit, sync), args, kwargs)
+            with Session(device or "cpu", **options) as session:
+                return _call(inner, session, fn, (label, n, unit, sync), args, kwargs)
+
+        inner.last = None  # type: ignore[attr-defined]
+        inner.last_session = None  # type: ignore[attr-defined]
+        return inner  # type: ignore[return-value]
+
+    return wrap
+
+
+def _call(wrapper: Any, session: Session, fn: Callable[..., Any], how: tuple[str, int, str | None, bool | None],
+          args: Any, kwargs: Any) -> Any:
+    label, units, unit, sync = how
+    with session.window(label, units=units, unit=unit, sync=sync) as w:
+        out = fn(*args, **kwargs)
+    wrapper.last, wrapper.last_session = w.measurement, session
+    return out
+
+
+def active_session() -> Session | None:
+    """The innermost open session of this context (thread or task), if any."""
+    return _ACTIVE.get()
+
