@@ -27,6 +27,7 @@ import contextvars
 import functools
 import math
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ from bench.run.runner import Runner
 __all__ = ["NamedWindow", "Session", "WindowMeasurement", "active_session", "measure", "measured"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+CHECKPOINT_S = 1.0  # the provisional result.json is rewritten at most this often (s) while windows end ...
+CHECKPOINT_SHARE = 0.05  # ... and takes at most this share of the session's time
 DEFAULT_UNIT = "window"  # a window given no units measures one unit: the occurrence itself
 _ACTIVE: contextvars.ContextVar["Session | None"] = contextvars.ContextVar("bench_session", default=None)
 _BAD_NAME = re.compile(r"[/\x00-\x1f]")
@@ -135,6 +138,16 @@ class NamedWindow:
     def __init__(self, session: "Session", record: WorkloadResult) -> None:
         self.session, self.record = session, record
         self.occurrences: list[WindowMeasurement] = []
+        self.stale = False
+
+    def refresh(self) -> WorkloadResult:
+        """Bring the record's statistics (aggregate, latency) up to date with the occurrences."""
+        if self.stale:
+            rec = self.record
+            rec.aggregate = aggregate(rec.repeats, rec.flops_per_unit)
+            rec.latency = latency_figures([r.duration_s for r in rec.repeats], "window")
+            self.stale = False
+        return self.record
 
     @property
     def name(self) -> str:
@@ -211,12 +224,12 @@ class NamedWindow:
     @property
     def aggregate(self) -> Any:
         """Mean, std and 95% CI of each figure over the clean occurrences (the result's ``aggregate``)."""
-        return self.record.aggregate
+        return self.refresh().aggregate
 
     @property
     def latency(self) -> Latency | None:
         """p50/p90/p99 of the occurrences' durations, s."""
-        return self.record.latency
+        return self.refresh().latency
 
     @property
     def quality(self) -> Quality:
@@ -277,6 +290,7 @@ class Session:
         self.open_names: dict[str, str] = {}  # name -> the meter window of its open occurrence
         self.begun: dict[str, int] = {}
         self.state = "new"  # new -> open -> closed
+        self.save_after = 0.0  # when the provisional result may next be rewritten (time.monotonic)
         self.token: contextvars.Token | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -321,6 +335,8 @@ class Session:
             except BenchError:
                 self.open_names.pop(name, None)
         self.state = "closed"
+        for named in self.named.values():
+            named.refresh()
         if status == "complete" and self.runner.meter is not None and self.runner.meter.error is not None:
             status, reason = "incomplete", f"sensor failed: {self.runner.meter.error}"
         self.runner.finish(status, reason)
@@ -366,18 +382,29 @@ class Session:
         named = self._named(name, unit)
         meter_name = self.open_names.pop(name)
         window = self.runner.end_window(meter_name, sync=self.sync if sync is None else sync, check=False)
-        rep = self.runner.add_repeat(named.record, window, units, steps)
+        rep = self.runner.add_repeat(named.record, window, units, steps, checkpoint=False)
         record = named.record
         if flops_per_unit is not None:
             record.flops_per_unit = float(flops_per_unit)
         record.status = "complete"
-        record.aggregate = aggregate(record.repeats, record.flops_per_unit)
-        record.latency = latency_figures([r.duration_s for r in record.repeats], "window")
+        named.stale = True  # statistics over the occurrences are computed when asked for, and at the end
         measurement = WindowMeasurement(name=name, index=rep.index, unit=named.unit, window=window, repeat=rep)
         named.occurrences.append(measurement)
+        if time.monotonic() >= self.save_after:  # a killed program keeps its windows
+            self.save()
         if check:
             self.runner.meter.check()  # a sensor that failed meanwhile: the occurrence is kept, then the error
         return measurement
+
+    def save(self) -> None:
+        """Rewrite the provisional ``result.json`` now. Windows trigger it at most every ``CHECKPOINT_S`` seconds
+        and never more than ``CHECKPOINT_SHARE`` of the time (a long session's result takes longer to write)."""
+        start = time.monotonic()
+        for named in self.named.values():
+            named.refresh()
+        self.runner.checkpoint()
+        took = time.monotonic() - start
+        self.save_after = start + max(CHECKPOINT_S, took / CHECKPOINT_SHARE)
 
     def abandon_window(self, name: str, exc: BaseException) -> None:
         """Close the open occurrence of ``name`` after the measured code raised ``exc``: it is not counted,
@@ -432,6 +459,8 @@ class Session:
     @property
     def result(self) -> Result | None:
         """The result: provisional while the session is open, sealed (quality, validity, digest) once closed."""
+        for named in self.named.values():
+            named.refresh()
         return self.runner.result if self.state == "closed" else (
             self.runner.snapshot() if self.runner.result is not None else None)
 
@@ -451,10 +480,13 @@ class Session:
         """The session's quality level, assessed over every window as a run's is."""
         if self.state == "closed" and self.runner.result is not None and self.runner.result.quality is not None:
             return self.runner.result.quality
+        for named in self.named.values():
+            named.refresh()
         return assess_quality(self.runner.snapshot())
 
     def assess(self, name: str) -> Quality:
         """The quality level of window ``name`` alone."""
+        self.named[name].refresh()
         res = self.runner.snapshot()
         keep = {r.window for r in self.named[name].record.repeats} | {"idle"}
         res.workloads = [w for w in res.workloads if w.workload == name]

@@ -28,8 +28,9 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.errors import UsageError
 from bench_workloads.common import INFERENCE_DTYPES, ModelWorkload, build_module, count_flops, tensor_bytes
+
+from bench.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.analysis.figures import aggregate, latency_figures, repeat_figures
+from bench.analysis.figures import aggregate, repeat_figures
 from bench.analysis.stats import summarize
 from bench.clock import Clock, MonotonicClock
 from bench.errors import SamplerError, StorageError
@@ -45,6 +45,7 @@ from bench.run.assess import assess
 from bench.run.config import RunConfig
 from bench.run.coordinator import Coordinator, LocalCoordinator, RunSetup
 from bench.run.folder import rescue_result
+from bench.run.latency import latency_phase
 from bench.run.provenance import host_provenance
 from bench.run.workloads import workload_source
 from bench.version import __version__
@@ -57,22 +58,6 @@ Progress = Callable[[str, float, float, str], None]  # phase, done, total, messa
 
 def _no_progress(phase: str, done: float, total: float, message: str) -> None:
     return None
-
-
-class TimedSteps:
-    """A workload whose every step is timed to its end on the device: the clock is read, the step issued, the
-    device synchronised, the clock read again. ``durations_s`` holds one figure per step."""
-
-    def __init__(self, workload: Workload, device: Any, clock: Clock) -> None:
-        self.workload, self.device, self.clock = workload, device, clock
-        self.units_per_step = getattr(workload, "units_per_step", 1)
-        self.durations_s: list[float] = []
-
-    def step(self) -> None:
-        start = self.clock.now_ns()
-        self.workload.step()
-        self.device.synchronize()
-        self.durations_s.append((self.clock.now_ns() - start) / 1e9)
 
 
 class Runner:
@@ -229,16 +214,22 @@ class Runner:
         assert window is not None
         return window
 
-    def add_repeat(self, wr: WorkloadResult, window: Window, units: int, steps: int) -> Repeat:
+    def add_repeat(self, wr: WorkloadResult, window: Window, units: int, steps: int,
+                   checkpoint: bool = True) -> Repeat:
         """Record ``window`` as the next repeat of ``wr`` (``units`` of work in ``steps`` steps): gross, idle and
-        net energy against the run's idle baseline, then a checkpoint of the provisional result."""
+        net energy against the run's idle baseline, then (``checkpoint``) a rewrite of the provisional result."""
         assert self.result is not None
         self.windows.append(window)
         idle_w = self.result.idle.power_w if self.result.idle else None
         rep = repeat_figures(len(wr.repeats) + 1, window, units, steps, idle_w)
         wr.repeats.append(rep)
-        self._checkpoint()
+        if checkpoint:
+            self._checkpoint()
         return rep
+
+    def checkpoint(self) -> None:
+        """Rewrite the provisional result with everything measured so far (a killed process keeps it)."""
+        self._checkpoint()
 
     def snapshot(self) -> Result:
         """A copy of the result as it stands, with the windows, issues and sampling figures so far (what the
@@ -350,18 +341,8 @@ class Runner:
         return wr
 
     def measure_latency(self, name: str, wl: Workload, units_per_step: int) -> Latency | None:
-        """Time single steps of ``wl`` for ``cfg.latency_phase_s`` seconds, the device synchronised after each,
-        in window ``NAME/latency`` (after the repeats: its energy is in no figure). Returns the percentiles."""
-        seconds = self.cfg.latency_phase_s
-        if seconds <= 0:
-            return None
-        assert self.setup is not None
-        timed = TimedSteps(wl, self.setup.device, self.clock)
-        self.progress("latency", 0, seconds, f"{name} latency")
-        window, _ = self.window(f"{name}/latency", lambda: self._steps(timed, seconds))
-        self.windows.append(window)
-        self.progress("latency", seconds, seconds, f"{name} latency")
-        return latency_figures(timed.durations_s, "synchronized", units_per_step, window.name)
+        """The latency phase of an inference workload (:func:`bench.run.latency.latency_phase`)."""
+        return latency_phase(self, name, wl, units_per_step)
 
     def _warmup(self, name: str, wl: Workload) -> dict[str, Any]:
         """Run 1 s blocks until two in a row agree on mean power within the tolerance."""

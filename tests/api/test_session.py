@@ -256,3 +256,18 @@ def test_the_commands_read_a_session_folder(tmp_path, cli):
     r = cli("sign", folder, "--key", str(key))
     assert r.code == 0, r.output
     assert json.loads((tmp_path / "cmd" / "result.json").read_text())["integrity"]["signature"]
+
+
+def test_the_provisional_result_keeps_windows_while_the_session_runs(tmp_path):
+    with Session("cpu", out=tmp_path, name="live", idle_s=0) as s:
+        with s.window("first", units=3):
+            busy(0.02)  # the first window to end writes the provisional result at once
+        data = json.loads((tmp_path / "live" / "result.json").read_text())
+        assert data["status"] == "running" and [w["workload"] for w in data["workloads"]] == ["first"]
+        assert data["workloads"][0]["repeats"][0]["units"] == 3
+        with s.window("second"):
+            pass
+        s.save()
+        data = json.loads((tmp_path / "live" / "result.json").read_text())
+        assert {w["workload"] for w in data["workloads"]} == {"first", "second"}
+    assert load_result(tmp_path / "live").status == "complete"
