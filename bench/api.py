@@ -29,7 +29,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -63,6 +63,12 @@ class WindowMeasurement:
     unit: str
     window: Window
     repeat: Repeat
+    session: "Session | None" = field(default=None, repr=False, compare=False)
+
+    @property
+    def quality(self) -> Quality | None:
+        """The quality level of this occurrence alone, assessed as a run's is (None without a session)."""
+        return self.session.assess(self.name, self.index) if self.session is not None else None
 
     @property
     def time_s(self) -> float:
@@ -388,7 +394,8 @@ class Session:
             record.flops_per_unit = float(flops_per_unit)
         record.status = "complete"
         named.stale = True  # statistics over the occurrences are computed when asked for, and at the end
-        measurement = WindowMeasurement(name=name, index=rep.index, unit=named.unit, window=window, repeat=rep)
+        measurement = WindowMeasurement(name=name, index=rep.index, unit=named.unit, window=window, repeat=rep,
+                                        session=self)
         named.occurrences.append(measurement)
         if time.monotonic() >= self.save_after:  # a killed program keeps its windows
             self.save()
@@ -484,12 +491,16 @@ class Session:
             named.refresh()
         return assess_quality(self.runner.snapshot())
 
-    def assess(self, name: str) -> Quality:
-        """The quality level of window ``name`` alone."""
+    def assess(self, name: str, index: int | None = None) -> Quality:
+        """The quality level of window ``name`` alone (of its occurrence ``index`` alone, if given)."""
         self.named[name].refresh()
         res = self.runner.snapshot()
-        keep = {r.window for r in self.named[name].record.repeats} | {"idle"}
         res.workloads = [w for w in res.workloads if w.workload == name]
+        if index is not None:
+            for w in res.workloads:
+                w.repeats = [r for r in w.repeats if r.index == index]
+                w.aggregate = aggregate(w.repeats, w.flops_per_unit)
+        keep = {r.window for w in res.workloads for r in w.repeats} | {"idle"}
         res.windows = [w for w in res.windows if w.name in keep]
         return assess_quality(res)
 

@@ -86,6 +86,9 @@ def test_session_on_a_gpu_measures_windows_like_a_run(tmp_path):
     assert wr.latency.p50_s == pytest.approx(sorted(o.time_s for o in m.occurrences)[1])
     # quality and validity as a run's: every occurrence a measured window
     assert res.quality is not None and res.quality.level == m.quality.level
+    one = m.last.quality  # a single occurrence: too few repeats for a confidence interval
+    assert any(a.aspect == "repeats" and a.level == 1 and "1 repeat(s)" in a.reason for a in one.aspects)
+    assert one.level <= m.quality.level
     coverage = [c for c in res.validity if c.check == "trace_coverage"]
     assert {c.window for c in coverage} == {"idle", "train/repeat.1", "train/repeat.2", "train/repeat.3"}
 

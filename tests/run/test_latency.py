@@ -73,15 +73,8 @@ def test_latency_of_an_asynchronous_device_is_timed_to_the_end_of_each_step(cli,
     names = [w.name for w in r.windows]
     assert names.index("queues-work/latency") > names.index("queues-work/repeat.2")
     assert all(rep.window != "queues-work/latency" for rep in wl.repeats)
-    # in the repeats steps are not synchronised one by one: many launches per window edge
-    assert wl.repeats[0].steps > 0
 
-
-def test_show_and_report_print_the_percentiles(cli, tmp_path, queued_workload):
-    with fake_gpus(FakeNvml([FakeGpu(power=300.0)]), device_class=AsyncGpu):
-        assert cli("run", "--device", "cuda:0", "--workload", "queues-work", *QUICK, "--latency", "0.3",
-                   "--out", str(tmp_path), "--name", "lat").code == 0
-    lat = load_result(tmp_path / "lat").workload("queues-work").latency
+    # bench show and the report print the percentiles
     shown = cli("show", str(tmp_path / "lat"))
     assert "latency" in shown.out
     assert f"{lat.p50_s * 1e3:.3g}/{lat.p90_s * 1e3:.3g}/{lat.p99_s * 1e3:.3g}" in shown.out
