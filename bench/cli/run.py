@@ -129,6 +129,8 @@ def _config(kw: dict[str, Any]) -> Any:
         names = list(SUITES[suite])
     known = workload_names()
     for n in names:
+        if n.endswith(".py"):
+            raise UsageError(f"{n} names a file; add the workload class: {n}:ClassName")
         if n not in known and not is_reference(n):
             raise UsageError(f"unknown workload {n!r}; choices: {', '.join(known)}; "
                              f"or give a workload class as {REFERENCE_FORM}")

@@ -43,6 +43,8 @@ def workload_class(name: str) -> type[Workload]:
     """The workload registered as ``name``, or the class a reference names, checked against the contract."""
     if is_reference(name):
         return load_reference(name)
+    if name.endswith(".py"):
+        raise UsageError(f"{name} names a file; add the workload class: {name}:ClassName")
     try:
         return plugins.load("workloads", name, check_workload_class)
     except UsageError as exc:

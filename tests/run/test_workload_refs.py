@@ -66,6 +66,7 @@ def test_a_module_reference_and_its_source(cli, tmp_path, monkeypatch):
     ("no_such_module_here:X", "no module 'no_such_module_here'"),
     ("json:JSONDecoder", "must be a subclass of bench.workload.Workload"),
     ("examples/my_workload.py:", "malformed workload"),
+    ("./examples/my_workload.py", "names a file; add the workload class: ./examples/my_workload.py:ClassName"),
 ])
 def test_bad_references_are_one_line_errors(cli, tmp_path, ref, message):
     res = cli("run", "--device", "cpu", "--workload", ref, "--out", str(tmp_path))
