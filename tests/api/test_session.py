@@ -43,7 +43,7 @@ EDGE_J = 2 * 0.010 * 400.0  # the fake counter refreshes every 10 ms: each edge 
 def test_import_bench_is_cheap_and_the_api_is_lazy():
     code = ("import sys, bench; assert 'bench.api' not in sys.modules; "
             "assert {'measure', 'measured', 'Session'} <= set(dir(bench)); "
-            "m = bench.measure; assert m.__module__ == 'bench.api'; "
+            "m = bench.measure; assert m.__module__.startswith('bench.api'); "
             "print(sorted(x for x in ('torch', 'pandas', 'scipy', 'transformers') if x in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr

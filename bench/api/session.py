@@ -1,252 +1,27 @@
-"""Measure your own code from Python: a measuring session, its windows, and a decorator.
-
-::
-
-    import bench
-
-    with bench.measure("cuda:0", out="results", idle_s=10) as session:
-        with session.window("train", units=n_samples, unit="sample"):
-            train()
-    print(session.windows["train"].energy_j, session.windows["train"].time_s)
-
-A session is a ``bench run`` whose work is the caller's code: the same :class:`~bench.run.runner.Runner` opens the
-device and the sensors, writes the run folder and the provisional result, runs the meter and its trace, measures
-the idle baseline, synchronises the device and reads the sensors at every window edge, turns windows into gross,
-idle and net energy (:func:`~bench.analysis.figures.repeat_figures`, :func:`~bench.analysis.figures.aggregate`), and
-at the end seals the result with the quality level and the validity checks. There is no second measuring loop.
-
-In the result folder each window name becomes one workload entry whose repeats are the name's occurrences
-(window ``NAME/repeat.K`` for the K-th), so ``bench show``, ``score``, ``compare``, ``report`` and ``sign`` read a
-session's folder as they read a run's, and the validity checks cover every occurrence. Windows may nest and
-overlap; the meter keeps each open window's accounting apart.
-"""
+"""A measuring session: the runner of ``bench run`` driven by the caller's code, window by window."""
 
 from __future__ import annotations
 
 import contextvars
-import functools
-import math
 import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from bench.analysis.figures import aggregate, latency_figures
+from bench.analysis.figures import aggregate
 from bench.analysis.scoring.quality import assess_quality
+from bench.api.measurements import DEFAULT_UNIT, NamedWindow, WindowMeasurement
 from bench.clock import Clock
-from bench.devices import parse_spec
 from bench.errors import BenchError, SamplerError, UsageError
-from bench.result.model import ChannelEnergy, Issue, Latency, Quality, Repeat, Result, Window, WorkloadResult
+from bench.result.model import Issue, Quality, Result, WorkloadResult
 from bench.run.config import RunConfig
 from bench.run.runner import Runner
 
-__all__ = ["NamedWindow", "Session", "WindowMeasurement", "active_session", "measure", "measured"]
-
-F = TypeVar("F", bound=Callable[..., Any])
 CHECKPOINT_S = 1.0  # the provisional result.json is rewritten at most this often (s) while windows end ...
 CHECKPOINT_SHARE = 0.05  # ... and takes at most this share of the session's time
-DEFAULT_UNIT = "window"  # a window given no units measures one unit: the occurrence itself
 _ACTIVE: contextvars.ContextVar["Session | None"] = contextvars.ContextVar("bench_session", default=None)
 _BAD_NAME = re.compile(r"[/\x00-\x1f]")
-
-
-@dataclass(frozen=True)
-class WindowMeasurement:
-    """One occurrence of a window: its :class:`~bench.result.model.Window` (edges, channels, issues) and the
-    :class:`~bench.result.model.Repeat` figures computed from it, exactly as ``bench run`` computes a repeat.
-    Energies in J, times in s, power in W."""
-
-    name: str
-    index: int
-    unit: str
-    window: Window
-    repeat: Repeat
-    session: "Session | None" = field(default=None, repr=False, compare=False)
-
-    @property
-    def quality(self) -> Quality | None:
-        """The quality level of this occurrence alone, assessed as a run's is (None without a session)."""
-        return self.session.assess(self.name, self.index) if self.session is not None else None
-
-    @property
-    def time_s(self) -> float:
-        return self.window.duration_s
-
-    @property
-    def units(self) -> int:
-        return self.repeat.units
-
-    @property
-    def energy_j(self) -> float | None:
-        """Gross energy (everything the sensors saw in the window), J."""
-        return self.repeat.gross_energy_j
-
-    @property
-    def gross_energy_j(self) -> float | None:
-        return self.repeat.gross_energy_j
-
-    @property
-    def idle_energy_j(self) -> float | None:
-        """Idle power x duration, J (None without an idle baseline)."""
-        return self.repeat.idle_energy_j
-
-    @property
-    def net_energy_j(self) -> float | None:
-        """Gross minus idle energy, J (None without an idle baseline)."""
-        return self.repeat.net_energy_j
-
-    @property
-    def energy_per_unit_j(self) -> float | None:
-        """Net energy per unit, J."""
-        return self.repeat.energy_per_unit_j
-
-    @property
-    def gross_energy_per_unit_j(self) -> float | None:
-        return self.repeat.gross_energy_per_unit_j
-
-    @property
-    def mean_power_w(self) -> float | None:
-        return self.window.mean_power_w
-
-    @property
-    def peak_power_w(self) -> float | None:
-        return self.window.peak_power_w
-
-    @property
-    def throughput(self) -> float:
-        """Units per second."""
-        return self.repeat.throughput
-
-    @property
-    def channels(self) -> dict[str, ChannelEnergy]:
-        """Each sensor channel's share of the window (energy, method, samples, gaps, resets)."""
-        return {c.channel: c for c in self.window.channels}
-
-    @property
-    def issues(self) -> list[Issue]:
-        return list(self.window.issues)
-
-    @property
-    def clean(self) -> bool:
-        return self.window.clean
-
-
-def _sum(values: list[float | None]) -> float | None:
-    return None if any(v is None for v in values) else math.fsum(v for v in values if v is not None)
-
-
-class NamedWindow:
-    """Every occurrence of one window name in a session: sums over the occurrences, their statistics
-    (:attr:`aggregate`, :attr:`latency`) and the quality level of this window's measurement."""
-
-    def __init__(self, session: "Session", record: WorkloadResult) -> None:
-        self.session, self.record = session, record
-        self.occurrences: list[WindowMeasurement] = []
-        self.stale = False
-
-    def refresh(self) -> WorkloadResult:
-        """Bring the record's statistics (aggregate, latency) up to date with the occurrences."""
-        if self.stale:
-            rec = self.record
-            rec.aggregate = aggregate(rec.repeats, rec.flops_per_unit)
-            rec.latency = latency_figures([r.duration_s for r in rec.repeats], "window")
-            self.stale = False
-        return self.record
-
-    @property
-    def name(self) -> str:
-        return self.record.workload
-
-    @property
-    def unit(self) -> str:
-        return self.record.unit or DEFAULT_UNIT
-
-    @property
-    def count(self) -> int:
-        return len(self.occurrences)
-
-    @property
-    def last(self) -> WindowMeasurement:
-        return self.occurrences[-1]
-
-    @property
-    def time_s(self) -> float:
-        return math.fsum(o.time_s for o in self.occurrences)
-
-    @property
-    def units(self) -> int:
-        return sum(o.units for o in self.occurrences)
-
-    @property
-    def energy_j(self) -> float | None:
-        """Gross energy over every occurrence, J."""
-        return _sum([o.gross_energy_j for o in self.occurrences])
-
-    gross_energy_j = energy_j
-
-    @property
-    def idle_energy_j(self) -> float | None:
-        return _sum([o.idle_energy_j for o in self.occurrences])
-
-    @property
-    def net_energy_j(self) -> float | None:
-        return _sum([o.net_energy_j for o in self.occurrences])
-
-    @property
-    def energy_per_unit_j(self) -> float | None:
-        """Net energy per unit over every occurrence, J."""
-        net, units = self.net_energy_j, self.units
-        return net / units if (net is not None and units) else None
-
-    @property
-    def gross_energy_per_unit_j(self) -> float | None:
-        gross, units = self.gross_energy_j, self.units
-        return gross / units if (gross is not None and units) else None
-
-    @property
-    def mean_power_w(self) -> float | None:
-        gross, t = self.gross_energy_j, self.time_s
-        return gross / t if (gross is not None and t > 0) else None
-
-    @property
-    def channels(self) -> dict[str, float | None]:
-        """Energy of each sensor channel over every occurrence, J."""
-        out: dict[str, list[float | None]] = {}
-        for o in self.occurrences:
-            for c in o.window.channels:
-                out.setdefault(c.channel, []).append(c.energy_j)
-        return {k: _sum(v) for k, v in out.items()}
-
-    @property
-    def issues(self) -> list[Issue]:
-        return [i for o in self.occurrences for i in o.issues]
-
-    @property
-    def clean(self) -> bool:
-        return all(o.clean for o in self.occurrences)
-
-    @property
-    def aggregate(self) -> Any:
-        """Mean, std and 95% CI of each figure over the clean occurrences (the result's ``aggregate``)."""
-        return self.refresh().aggregate
-
-    @property
-    def latency(self) -> Latency | None:
-        """p50/p90/p99 of the occurrences' durations, s."""
-        return self.refresh().latency
-
-    @property
-    def quality(self) -> Quality:
-        """The quality level of this window's measurement, assessed as a run's is (sensor, energy method,
-        sampling, coverage, idle baseline, repeats, meter)."""
-        return self.session.assess(self.name)
-
-    def __repr__(self) -> str:
-        e = self.energy_j
-        return (f"NamedWindow({self.name!r}, {self.count} occurrence(s), {self.time_s:.4g} s, "
-                f"{'-' if e is None else f'{e:.4g}'} J gross)")
 
 
 class WindowContext:
@@ -540,52 +315,6 @@ def measure(device: str = "cpu", **options: Any) -> Session:
     return Session(device, **options)
 
 
-def _same_device(session: Session, device: str | None) -> bool:
-    if device is None:
-        return True
-    type_, index = parse_spec(device)
-    spec = type_ if type_ == "cpu" else f"{type_}:{index or 0}"
-    return session.device == spec
-
-
-def measured(device: str | None = None, *, name: str | None = None, unit: str | None = None,
-             units: int | Callable[..., int] = 1, sync: bool | None = None, **options: Any) -> Callable[[F], F]:
-    """Decorate a function so each call is measured as one occurrence of window ``name`` (default: the
-    function's name). ``units``: the units of work of a call, or a function of the call's arguments that
-    returns them. Inside an open session on the same device (``with bench.measure(...)``) a call is a window
-    of that session; elsewhere each call is a session of its own on ``device`` (default ``cpu``) with
-    ``options`` (as for :class:`Session`). The wrapper's ``last`` is the last call's :class:`WindowMeasurement`
-    and ``last_session`` the session it was measured in."""
-
-    def wrap(fn: F) -> F:
-        label = name or getattr(fn, "__name__", "call")
-
-        @functools.wraps(fn)
-        def inner(*args: Any, **kwargs: Any) -> Any:
-            n = units(*args, **kwargs) if callable(units) else units
-            active = _ACTIVE.get()
-            if active is not None and active.state == "open" and _same_device(active, device):
-                return _call(inner, active, fn, (label, n, unit, sync), args, kwargs)
-            with Session(device or "cpu", **options) as session:
-                return _call(inner, session, fn, (label, n, unit, sync), args, kwargs)
-
-        inner.last = None  # type: ignore[attr-defined]
-        inner.last_session = None  # type: ignore[attr-defined]
-        return inner  # type: ignore[return-value]
-
-    return wrap
-
-
-def _call(wrapper: Any, session: Session, fn: Callable[..., Any], how: tuple[str, int, str | None, bool | None],
-          args: Any, kwargs: Any) -> Any:
-    label, units, unit, sync = how
-    with session.window(label, units=units, unit=unit, sync=sync) as w:
-        out = fn(*args, **kwargs)
-    wrapper.last, wrapper.last_session = w.measurement, session
-    return out
-
-
 def active_session() -> Session | None:
     """The innermost open session of this context (thread or task), if any."""
     return _ACTIVE.get()
-
