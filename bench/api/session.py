@@ -111,10 +111,12 @@ class Session:
             self.runner.issues.append(Issue(code="window_left_open", window=self.open_names[name],
                                             message=f"window {name} was still open when the session ended; "
                                             "closed then"))
-            try:
-                self.end_window(name, check=False)
-            except BenchError:
+            try:  # after a failure the device may be unusable: no sync then
+                self.end_window(name, check=False, sync=None if status == "complete" else False)
+            except Exception as exc:  # the result is sealed whatever happens to one window
                 self.open_names.pop(name, None)
+                self.runner.issues.append(Issue(code="window_failed", window=name, severity="error",
+                                                message=f"window {name} could not be closed: {exc}"))
         self.state = "closed"
         for named in self.named.values():
             named.refresh()

@@ -213,10 +213,12 @@ def test_an_exception_in_the_session_seals_it_as_failed(tmp_path):
         with Session("cpu", out=tmp_path, name="f", idle_s=0) as s:
             with s.window("ok"):
                 busy(0.02)
+            s.begin_window("open")
             raise RuntimeError("boom")
     res = load_result(tmp_path / "f")
     assert res.status == "failed" and "RuntimeError: boom" in res.reason
     assert res.integrity is not None and res.workload("ok").repeats
+    assert res.workload("open").repeats and any(i.code == "window_left_open" for i in res.issues)
 
 
 def test_sessions_in_threads_do_not_share_windows(tmp_path):
