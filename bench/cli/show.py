@@ -84,6 +84,12 @@ def print_summary(result: Any, folder: Path | None, console: Any) -> None:
         f"idle baseline: {_fmt(idle.power_w)} W over {_fmt(idle.duration_s)} s" if idle else "idle baseline: none",
         f"quality: L{q.level} ({q.label})" if q else "quality: not assessed",
     ]
+    for w in result.workloads:
+        src = w.source
+        if src:
+            where = src.get("path") or src.get("module") or "?"
+            digest = f", sha256 {src['sha256'][:16]}" if src.get("sha256") else ""
+            lines.append(f"source of {w.workload}: {src.get('kind', '?')} {where} class {src.get('class', '?')}{digest}")
     if result.reason:
         lines.append(f"reason: {result.reason}")
     for issue in result.issues:

@@ -29,6 +29,8 @@ def test_the_example_workload_file_runs_through_bench_run(tmp_path):
     assert wl.flops_per_unit == 2 * (128 * 64 + 64 * 10) + 2 * 128 * 64 + 2 * 2 * 64 * 10
     assert r.config["workloads"][0]["name"] == "examples/my_workload.py:TinyMlpTraining"
     assert wl.latency is None  # training
+    assert f"source of tiny-mlp-train: file {EXAMPLE} class TinyMlpTraining, sha256 {wl.source['sha256'][:16]}" \
+        in " ".join(proc.stdout.split())
 
 
 def test_a_module_reference_and_its_source(cli, tmp_path, monkeypatch):
