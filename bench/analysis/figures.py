@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from bench.analysis.stats import summarize
-from bench.result.model import Aggregate, Repeat, Stat, Window
+from collections.abc import Sequence
+
+from bench.analysis.stats import percentile, summarize
+from bench.result.model import Aggregate, Latency, Repeat, Stat, Window
 
 
 def repeat_figures(index: int, window: Window, units: int, steps: int, idle_power_w: float | None) -> Repeat:
@@ -50,3 +52,14 @@ def aggregate(repeats: list[Repeat], flops_per_unit: float | None) -> Aggregate:
         duration_s=stat([r.duration_s for r in clean]),
         flops_per_joule=fpj,
     )
+
+
+def latency_figures(durations_s: Sequence[float], method: str, units_per_step: int | None = None,
+                    window: str | None = None) -> Latency | None:
+    """p50, p90, p99, mean, min and max of step durations (s); None when nothing was timed."""
+    xs = [float(d) for d in durations_s if d is not None and d >= 0]
+    if not xs:
+        return None
+    return Latency(method=method, steps=len(xs), units_per_step=units_per_step,
+                   p50_s=percentile(xs, 50), p90_s=percentile(xs, 90), p99_s=percentile(xs, 99),
+                   mean_s=sum(xs) / len(xs), min_s=min(xs), max_s=max(xs), window=window)

@@ -55,6 +55,10 @@ def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--size", type=click.IntRange(min=1), default=None, help="Matrix size n of gemm.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--model", default=None, metavar="ID|FOLDER",
+              help="Model of the hf-* workloads: a Hugging Face hub id (from the local cache) or a local folder.")
+@click.option("--random-weights", "random_weights", is_flag=True,
+              help="Build the --model from its configuration alone, with random weights (no weights needed).")
 @click.option("--sampler", default=None, help="Power/energy source (default: the device's best available).")
 @click.option("--sampler-option", "sampler_options", multiple=True, metavar="KEY=VALUE",
               help="Option passed to the sampler (e.g. trace=PATH for replay, rated_power_w=65 for estimate).")
@@ -67,6 +71,9 @@ def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--repeats", type=ConfigValue("repeats", int), default=3, show_default=True)
 @click.option("--duration", "duration_s", type=ConfigValue("duration_s"), default=10.0,
               show_default=True, help="Minimum seconds of each measured window.")
+@click.option("--latency", "latency_s", type=ConfigValue("latency_s"), default=None,
+              help="Seconds of the synchronised latency phase after each inference workload's repeats "
+              "(default: --duration, at most 5; 0 skips it).")
 @click.option("--read-timeout", "read_timeout_s", type=ConfigValue("read_timeout_s"), default=10.0, show_default=True,
               help="Seconds a sensor read may take before the run stops as hung.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
@@ -109,7 +116,7 @@ def _config(kw: dict[str, Any]) -> Any:
     from bench.devices import best_device
     from bench.run.config import RunConfig
     from bench.run.suites import SUITES, default_suite
-    from bench.run.workloads import workload_names
+    from bench.run.workloads import REFERENCE_FORM, is_reference, workload_names
     from bench.workload import WorkloadParams
 
     device = kw["device"] if kw["device"] is not None else best_device()
@@ -122,16 +129,20 @@ def _config(kw: dict[str, Any]) -> Any:
         names = list(SUITES[suite])
     known = workload_names()
     for n in names:
-        if n not in known:
-            raise UsageError(f"unknown workload {n!r}; choices: {', '.join(known)}")
+        if n.endswith(".py"):
+            raise UsageError(f"{n} names a file; add the workload class: {n}:ClassName")
+        if n not in known and not is_reference(n):
+            raise UsageError(f"unknown workload {n!r}; choices: {', '.join(known)}; "
+                             f"or give a workload class as {REFERENCE_FORM}")
     preset = kw["preset"] or (suite if suite else ("smoke" if device == "cpu" else "standard"))
     params = WorkloadParams(preset=preset, dtype=kw["dtype"], batch_size=kw["batch_size"], seq_len=kw["seq_len"],
-                            size=kw["size"], compile=kw["compile_"], seed=kw["seed"])
+                            size=kw["size"], compile=kw["compile_"], seed=kw["seed"], model=kw["model"],
+                            random_weights=kw["random_weights"])
     return RunConfig(device=device, workloads=[(n, params) for n in names], suite=suite, sampler=kw["sampler"],
                      sampler_options=_options(kw["sampler_options"]), rate_hz=kw["rate_hz"], idle_s=kw["idle_s"],
                      warmup_min_s=kw["warmup_min_s"], warmup_max_s=kw["warmup_max_s"], repeats=kw["repeats"],
                      duration_s=kw["duration_s"], out=kw["out"], name=kw["name"],
-                     read_timeout_s=kw["read_timeout_s"])
+                     read_timeout_s=kw["read_timeout_s"], latency_s=kw["latency_s"])
 
 
 def _execute(cfg: Any, quiet: bool, as_json: bool) -> None:

@@ -33,6 +33,14 @@ def _stat(stat: Any) -> str:
     return _fmt(stat.mean) + " " + ci_text(stat.ci95_relative, stat.n)
 
 
+def _latency(latency: Any) -> str:
+    """A step's latency percentiles in ms, e.g. ``12.1/12.9/15.3``."""
+    if latency is None or latency.p50_s is None:
+        return "-"
+    return "/".join(_fmt(v * 1e3 if v is not None else None, 3) for v in (latency.p50_s, latency.p90_s,
+                                                                         latency.p99_s))
+
+
 def grades_of(result: Any) -> tuple[dict[str, str], list[str]]:
     """Workload -> its grade letter or "ungraded", and a line per ungraded workload saying why."""
     try:
@@ -70,7 +78,8 @@ def print_summary(result: Any, folder: Path | None, console: Any) -> None:
 
     grades, why_ungraded = grades_of(result)
     table = Table(title=f"{result.device.get('name', '?')} ({result.device.get('spec', '?')}) - {result.status}")
-    for col in ("workload", "status", "unit", "units/s", "J/unit net", "J/unit gross", "power W", "grade"):
+    for col in ("workload", "status", "unit", "units/s", "latency ms p50/p90/p99", "J/unit net", "J/unit gross",
+                "power W", "grade"):
         left = col in ("workload", "status", "unit")
         table.add_column(col, justify="left" if left else "right", no_wrap=col in ("workload", "status"),
                          overflow="fold")
@@ -78,6 +87,7 @@ def print_summary(result: Any, folder: Path | None, console: Any) -> None:
         agg = w.aggregate
         table.add_row(w.workload, w.status, w.unit or "-",
                       _stat(agg.throughput) if agg else "-",
+                      _latency(w.latency),
                       _stat(agg.energy_per_unit_j) if agg else "-",
                       _stat(agg.gross_energy_per_unit_j) if agg else "-",
                       _stat(agg.mean_power_w) if agg else "-",
@@ -92,6 +102,12 @@ def print_summary(result: Any, folder: Path | None, console: Any) -> None:
         f"idle baseline: {_fmt(idle.power_w)} W over {_fmt(idle.duration_s)} s" if idle else "idle baseline: none",
         quality_line(q),
     ]
+    for w in result.workloads:
+        src = w.source
+        if src:
+            where = src.get("path") or src.get("module") or "?"
+            digest = f", sha256 {src['sha256'][:16]}" if src.get("sha256") else ""
+            lines.append(f"source of {w.workload}: {src.get('kind', '?')} {where} class {src.get('class', '?')}{digest}")
     if result.reason:
         lines.append(f"reason: {result.reason}")
     lines.extend(why_ungraded)

@@ -120,6 +120,25 @@ class Aggregate(_Model):
     flops_per_joule: Stat | None = None
 
 
+class Latency(_Model):
+    """Latency of one step of an inference workload, in seconds: percentiles over ``steps`` timed steps.
+
+    ``method`` says how the steps were timed: ``synchronized`` (a phase after the measured repeats in which
+    the device is synchronised after every step, outside the energy windows) or ``window`` (each occurrence
+    of a window of a measuring session, synchronised at both edges)."""
+
+    method: str
+    steps: int
+    units_per_step: int | None = None
+    p50_s: float | None
+    p90_s: float | None
+    p99_s: float | None
+    mean_s: float | None = None
+    min_s: float | None = None
+    max_s: float | None = None
+    window: str | None = None  # the window the latency phase ran in (its energy is not in any figure)
+
+
 class WorkloadResult(_Model):
     """One workload's part of a run."""
 
@@ -140,6 +159,8 @@ class WorkloadResult(_Model):
     repeats: list[Repeat] = Field(default_factory=list)
     aggregate: Aggregate | None = None
     issues: list[Issue] = Field(default_factory=list)
+    latency: Latency | None = None  # inference workloads and session windows
+    source: dict[str, Any] | None = None  # where a workload given as FILE.py:Class or module:Class came from
 
 
 class IdleBaseline(_Model):

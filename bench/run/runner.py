@@ -33,7 +33,9 @@ from bench.result.model import (
     ChannelInfo,
     IdleBaseline,
     Issue,
+    Latency,
     Measurement,
+    Repeat,
     Result,
     TraceRef,
     Window,
@@ -43,7 +45,9 @@ from bench.run.assess import assess
 from bench.run.config import RunConfig
 from bench.run.coordinator import Coordinator, LocalCoordinator, RunSetup
 from bench.run.folder import rescue_result
+from bench.run.latency import latency_phase
 from bench.run.provenance import host_provenance
+from bench.run.workloads import workload_source
 from bench.version import __version__
 from bench.workload import Workload
 
@@ -92,15 +96,12 @@ class Runner:
     def run(self) -> tuple[Path | None, Result]:
         """Measure everything; return the run folder and the sealed result."""
         setup = self.prepare()
-        self.folder = self.coordinator.make_folder(self)
-        self.result = self._skeleton(setup)
-        self.coordinator.describe(self, self.result)
-        self._save()
-        self.meter = self.coordinator.make_meter(self, self._build_meter)
+        self.open_run()
+        assert self.result is not None and self.meter is not None
         status, reason = "complete", None
         try:
             self.meter.start()
-            self._idle()
+            self.measure_idle()
             for name, wl in setup.workloads:
                 if self.stop_event.is_set():
                     break
@@ -120,8 +121,19 @@ class Runner:
             status, reason = "interrupted", "stopped at once by a second signal"
             raise
         finally:
-            self._finish(status, reason)
+            self.finish(status, reason)
         return self.folder, self.result
+
+    def open_run(self) -> Path | None:
+        """Make the run folder, write the provisional result and build the meter (not started yet); returns
+        the folder. :meth:`run` calls it; so does a measuring session of the Python API."""
+        setup = self.prepare()
+        self.folder = self.coordinator.make_folder(self)
+        self.result = self._skeleton(setup)
+        self.coordinator.describe(self, self.result)
+        self._save()
+        self.meter = self.coordinator.make_meter(self, self._build_meter)
+        return self.folder
 
     def _skeleton(self, setup: RunSetup) -> Result:
         channels = [ChannelInfo(channel=s.channel, sampler=s.name, capabilities=s.capabilities.to_dict(),
@@ -186,6 +198,61 @@ class Runner:
         """Measure ``body`` as window ``name`` (through the coordinator)."""
         return self.coordinator.window(self, name, body)
 
+    def begin_window(self, name: str, sync: bool = True) -> None:
+        """Open window ``name`` in this process: the meter is healthy, the device has finished its queued work
+        (``sync``), then an edge read. Windows may nest and overlap; names must differ while open."""
+        assert self.meter is not None
+        if sync:
+            self.edge_ready(name)
+        else:
+            self.meter.check()
+            self._edge_health(name)
+        self.meter.open_window(name)
+
+    def end_window(self, name: str, sync: bool = True, check: bool = True) -> Window:
+        """Close window ``name`` in this process: the device's queued work finishes inside it (``sync``), an
+        edge read, the samplers' health noted; ``check`` raises a sensor failure seen meanwhile."""
+        assert self.meter is not None and self.setup is not None
+        try:
+            if sync:
+                self.setup.device.synchronize()
+        finally:
+            window = self.close_window(name)
+        if check:
+            self.meter.check()
+        assert window is not None
+        return window
+
+    def add_repeat(self, wr: WorkloadResult, window: Window, units: int, steps: int,
+                   checkpoint: bool = True) -> Repeat:
+        """Record ``window`` as the next repeat of ``wr`` (``units`` of work in ``steps`` steps): gross, idle and
+        net energy against the run's idle baseline, then (``checkpoint``) a rewrite of the provisional result."""
+        assert self.result is not None
+        self.windows.append(window)
+        idle_w = self.result.idle.power_w if self.result.idle else None
+        rep = repeat_figures(len(wr.repeats) + 1, window, units, steps, idle_w)
+        wr.repeats.append(rep)
+        if checkpoint:
+            self._checkpoint()
+        return rep
+
+    def checkpoint(self) -> None:
+        """Rewrite the provisional result with everything measured so far (a killed process keeps it)."""
+        self._checkpoint()
+
+    def snapshot(self) -> Result:
+        """A copy of the result as it stands, with the windows, issues and sampling figures so far (what the
+        quality assessment needs mid-run)."""
+        assert self.result is not None
+        res = self.result.model_copy(deep=True)
+        res.windows, res.issues = list(self.windows), list(self.issues)
+        if self.meter is not None:
+            stats = self.meter.stats()
+            res.measurement.samples, res.measurement.achieved_rate_hz = stats["samples"], stats["achieved_rate_hz"]
+            res.measurement.interval_p50_s = stats["interval_p50_s"]
+            res.measurement.interval_p99_s = stats["interval_p99_s"]
+        return res
+
     def _edge_health(self, opening: str | None = None) -> None:
         """Ask every sampler's ``health()`` at a window edge: each item becomes a run-level issue once (tagged with
         the first window it spoiled), and every item not scoped to the run spoils the windows open now."""
@@ -216,7 +283,8 @@ class Runner:
 
     # --- phases ------------------------------------------------------------------------------
 
-    def _idle(self) -> None:
+    def measure_idle(self) -> None:
+        """Measure the idle baseline (``cfg.idle_s`` seconds in 1 s blocks) that net energies subtract."""
         cfg = self.cfg
         assert self.result is not None
         if cfg.idle_s <= 0:
@@ -247,7 +315,7 @@ class Runner:
         assert self.result is not None and self.setup is not None
         device = self.setup.device
         wr = WorkloadResult(workload=name, kind=wl.kind, status="running", unit=wl.unit,
-                            params=wl.params.to_dict(), settings=dict(wl.settings))
+                            params=wl.params.to_dict(), settings=dict(wl.settings), source=workload_source(wl))
         self.result.workloads.append(wr)  # in the provisional result from the start
         try:
             self.progress("setup", 0, 1, name)
@@ -258,16 +326,15 @@ class Runner:
             wr.parameters, wr.memory_bytes = info.parameters, info.memory_bytes
             wr.warmup = self._warmup(name, wl)
             self._checkpoint()
-            idle_w = self.result.idle.power_w if self.result.idle else None
             for r in range(1, cfg.repeats + 1):
                 if self.stop_event.is_set():
                     break
                 self.progress("repeat", r - 1, cfg.repeats, f"{name} repeat {r}/{cfg.repeats}")
                 window, (steps, _) = self.window(f"{name}/repeat.{r}", lambda: self._steps(wl, cfg.duration_s))
-                self.windows.append(window)
-                wr.repeats.append(repeat_figures(r, window, steps * info.units_per_step, steps, idle_w))
-                self._checkpoint()
+                self.add_repeat(wr, window, steps * info.units_per_step, steps)
                 self.progress("repeat", r, cfg.repeats, f"{name} repeat {r}/{cfg.repeats}")
+            if wl.kind == "inference" and not self.stop_event.is_set():
+                wr.latency = self.measure_latency(name, wl, info.units_per_step)
             wr.peak_memory_bytes = device.memory_stats().get("peak_bytes")
             wr.aggregate = aggregate(wr.repeats, info.flops_per_unit)
             wr.status = "complete" if len(wr.repeats) == cfg.repeats else "interrupted"
@@ -291,6 +358,10 @@ class Runner:
             finally:
                 device.empty_cache()
         return wr
+
+    def measure_latency(self, name: str, wl: Workload, units_per_step: int) -> Latency | None:
+        """The latency phase of an inference workload (:func:`bench.run.latency.latency_phase`)."""
+        return latency_phase(self, name, wl, units_per_step)
 
     def _warmup(self, name: str, wl: Workload) -> dict[str, Any]:
         """Run 1 s blocks until two in a row agree on mean power within the tolerance."""
@@ -330,7 +401,8 @@ class Runner:
 
     # --- the end -----------------------------------------------------------------------------
 
-    def _finish(self, status: str, reason: str | None) -> None:
+    def finish(self, status: str, reason: str | None) -> None:
+        """End the run with ``status``: the coordinator concludes, and the process that writes the result seals it."""
         status, reason = self.coordinator.conclude(self, status, reason)
         if self.coordinator.writes_result:
             self.seal(status, reason)

@@ -106,3 +106,13 @@ def test_accuracy_window_energy_with_counter_is_near_exact(accuracy):
             assert e["methods"] == ["integrated_power"]
     for w in report["windows"]:
         assert w["exact_j"] > 0 and 0.3 < w["duration_s"] < 2.0
+
+
+def test_window_overhead_times_bench_pairs_with_and_without_sync():
+    report, table = run_script("window_overhead.py")
+    figures = report["figures"]
+    assert {"bench (sync off)", "bench (sync on)"} <= set(figures)
+    for f in figures.values():
+        assert finite(f["median_us"]) and 0 < f["min_us"] <= f["median_us"] <= f["max_us"]
+        assert f["rounds"] * f["pairs_per_round"] >= 40
+    assert "begin/end pair" in table
