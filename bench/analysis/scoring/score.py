@@ -9,6 +9,7 @@ the result shows.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -131,7 +132,7 @@ def resolve_profile(result: Result, profiles: list[HardwareProfile]) -> tuple[Ha
             if p.id == recorded["id"]:
                 return p, "profile id recorded in the result"
         try:
-            return HardwareProfile.model_validate(recorded), "profile recorded in the result"
+            return HardwareProfile.from_record(dict(recorded)), "profile recorded in the result"
         except ValidationError:
             pass
     return None, ""
@@ -173,6 +174,10 @@ def _metric(ws: WorkloadScore, rule: WorkloadRule, stat: Stat, flops: float | No
             ws.ci95_low, ws.ci95_high = flops / stat.ci95_high, flops / stat.ci95_low
     else:
         ws.value, ws.ci95_low, ws.ci95_high = stat.mean, stat.ci95_low, stat.ci95_high
+    if not all(math.isfinite(v) for v in (ws.value, ws.ci95_low, ws.ci95_high) if v is not None):
+        ws.value = ws.ci95_low = ws.ci95_high = None
+        ws.warnings.append(f"{rule.metric} out of range: not graded")
+        return
     ws.grade = rule.grade(ws.value)
     ws.band_better_edge, ws.band_worse_edge = rule.band_range(ws.grade)
     ws.graded = True
