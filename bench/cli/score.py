@@ -9,11 +9,14 @@ through :class:`bench.errors.BenchError`, which ``bench.cli.main`` maps to a mes
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import click
 
+from bench.cli.console import say
+from bench.cli.params import Finite
 from bench.errors import BenchError
 
 
@@ -45,6 +48,17 @@ def _load_all(paths: tuple[Path, ...]) -> tuple[list[tuple[Path, Any]], list[tup
     return loaded, errors
 
 
+def finite(value: Any) -> Any:
+    """JSON data with every non-finite number as null (an overflow in arithmetic on extreme figures)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
+
+
 def _fmt(value: float | None, unit: str | None) -> str:
     if value is None:
         return "-"
@@ -68,8 +82,10 @@ def _fmt_ci(ws) -> str:
 def _table(scores: list[Any], std: Any) -> Any:
     from rich.table import Table
 
+    from bench.cli.console import plain
+
     per = std.reported.per_units
-    table = Table(title=f"{std.id} ({std.status}), sha256 {std.sha256[:12]}", title_justify="left")
+    table = Table(title=plain(f"{std.id} ({std.status}), sha256 {std.sha256[:12]}"), title_justify="left")
     table.add_column("run")
     table.add_column("workload")
     table.add_column("value ± 95% CI", no_wrap=True)
@@ -81,7 +97,7 @@ def _table(scores: list[Any], std: Any) -> Any:
     for s in scores:
         for w in s.workloads:
             table.add_row(
-                s.run_id, w.workload, _fmt_ci(w), w.grade or "-",
+                plain(s.run_id), plain(w.workload), plain(_fmt_ci(w)), w.grade or "-",
                 "-" if w.carbon_g is None else f"{w.carbon_g:.3g}",
                 "-" if w.water_ml is None else f"{w.water_ml:.3g}",
                 f"L{s.quality.level}", "yes" if s.conforms else "no",
@@ -90,17 +106,20 @@ def _table(scores: list[Any], std: Any) -> Any:
 
 
 def _print_details(console: Any, scores: list[Any]) -> None:
+    from bench.cli.console import plain
+
+    lines = []
     if scores and scores[0].footprint is not None:
         f = scores[0].footprint
-        console.print(f"carbon intensity {f.carbon_intensity_g_per_kwh:.4g} gCO2e/kWh: {f.carbon_source}", highlight=False)
-        console.print(f"WUE {f.wue_l_per_kwh:g} L/kWh: {f.wue_source}", highlight=False)
-        console.print(f"PUE {f.pue:g}: {f.pue_source}", highlight=False)
-        console.print(f"EWIF {f.ewif_l_per_kwh:g} L/kWh: {f.ewif_source}", highlight=False)
+        lines += [f"carbon intensity {f.carbon_intensity_g_per_kwh:.4g} gCO2e/kWh: {f.carbon_source}",
+                  f"WUE {f.wue_l_per_kwh:g} L/kWh: {f.wue_source}", f"PUE {f.pue:g}: {f.pue_source}",
+                  f"EWIF {f.ewif_l_per_kwh:g} L/kWh: {f.ewif_source}"]
     for s in scores:
         notes = s.warnings + [f"{w.workload}: {m}" for w in s.workloads for m in w.warnings]
         notes += [f"failed {c.line()}" for c in s.failed]
-        for note in notes:
-            console.print(f"{s.run_id}: {note}", highlight=False, markup=False)
+        lines += [f"{s.run_id}: {note}" for note in notes]
+    for line in lines:
+        console.print(plain(line), highlight=False)
 
 
 @click.command()
@@ -109,9 +128,10 @@ def _print_details(console: Any, scores: list[Any]) -> None:
 @_json_option
 @click.option("--country", default=None, metavar="ISO3", help="Grid carbon intensity of this country (codecarbon data, offline).")
 @click.option("--region", default=None, help="Region of --country (US state, Canadian or Chinese province, Nordic zone).")
-@click.option("--carbon-intensity", type=float, default=None, metavar="G_PER_KWH", help="Grid carbon intensity to use, gCO2e/kWh.")
-@click.option("--wue", type=float, default=None, help="On-site water usage effectiveness, L/kWh (default 0.55).")
-@click.option("--pue", type=float, default=None, help="Power usage effectiveness (default 1.17).")
+@click.option("--carbon-intensity", type=Finite(0, 10_000), default=None, metavar="G_PER_KWH",
+              help="Grid carbon intensity to use, gCO2e/kWh.")
+@click.option("--wue", type=Finite(0, 100), default=None, help="On-site water usage effectiveness, L/kWh (default 0.55).")
+@click.option("--pue", type=Finite(1, 10), default=None, help="Power usage effectiveness (default 1.17).")
 @click.option("--ewif", default=None, help="Water of electricity generation, L/kWh or a source name (default 3.142).")
 @_profiles_option
 def score(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
@@ -130,7 +150,7 @@ def score(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
     loaded, errors = _load_all(results)
     scores = [score_result(result, std, profiles, factors) for _, result in loaded]
     if as_json:
-        click.echo(json.dumps([s.model_dump(mode="json") for s in scores], indent=2, allow_nan=False))
+        click.echo(json.dumps(finite([s.model_dump(mode="json") for s in scores]), indent=2, allow_nan=False))
     else:
         from bench.cli.console import console as wide_console
 
@@ -138,7 +158,7 @@ def score(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
         console.print(_table(scores, std))
         _print_details(console, scores)
     for _, message in errors[:-1]:
-        click.echo(f"bench: error: {message}", err=True)
+        say(f"bench: error: {message}", err=True)
     if errors:
         raise BenchError(errors[-1][1])
 
@@ -146,11 +166,16 @@ def score(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
 def _validity_failures(path: Path, result: Any) -> list[dict[str, Any]]:
     """Re-run the validity checks from the result and its trace; the failed ones as rule dicts."""
     from bench.analysis.validity import check_validity
+    from bench.errors import ResultError
 
     folder = path if path.is_dir() else path.parent
+    try:
+        checks = check_validity(result, folder)
+    except ResultError as exc:  # an unreadable trace fails the checks, the other results are still checked
+        return [{"workload": None, "rule": "validity.trace", "expected": "a readable trace", "actual": str(exc)}]
     return [{"workload": (c.window or "").split("/")[0] or None, "rule": f"validity.{c.check}",
              "expected": f"<= {c.limit:.4g}" if c.limit is not None else "pass",
-             "actual": c.detail} for c in check_validity(result, folder) if not c.ok]
+             "actual": c.detail} for c in checks if not c.ok]
 
 
 @click.command()
@@ -181,17 +206,17 @@ def check(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
     rows += [{"path": str(p), "run_id": None, "conforms": False, "quality_level": None,
               "failed": [], "error": message} for p, message in errors]
     if as_json:
-        click.echo(json.dumps({"standard": std.record(), "results": rows}, indent=2))
+        click.echo(json.dumps({"standard": std.record(), "results": rows}, indent=2, allow_nan=False))
     else:
         for row in rows:
             verdict = "PASS" if row["conforms"] else "FAIL"
-            click.echo(f"{verdict} {row['run_id'] or '-'} ({row['path']})")
+            say(f"{verdict} {row['run_id'] or '-'} ({row['path']})")
             if row["error"]:
-                click.echo(f"  - unreadable: {row['error']}")
+                say(f"  - unreadable: {row['error']}")
             for c in row["failed"]:
-                click.echo(f"  - {c['workload'] or 'run'}: {c['rule']}: expected {c['expected']}, got {c['actual']}")
+                say(f"  - {c['workload'] or 'run'}: {c['rule']}: expected {c['expected']}, got {c['actual']}")
         passed = sum(1 for r in rows if r["conforms"])
-        click.echo(f"{passed} of {len(rows)} result(s) conform to {std.id} (sha256 {std.sha256[:12]})")
+        say(f"{passed} of {len(rows)} result(s) conform to {std.id} (sha256 {std.sha256[:12]})")
     failing = sum(1 for r in rows if not r["conforms"])
     if failing:
         raise BenchError(f"{failing} of {len(rows)} result(s) do not conform to {std.id}")
