@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ def data_uri(fig: Any, fmt: str = "png") -> str:
     import matplotlib
 
     buf = io.BytesIO()
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(RC), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Attempt to set non-positive", UserWarning)  # extreme figures on log axes
         if fmt == "svg":
             fig.savefig(buf, format="svg", metadata={"Creator": None, "Date": None})
         else:
