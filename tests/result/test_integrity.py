@@ -353,3 +353,18 @@ def test_a_format2_result_cannot_be_downgraded_under_its_signature(signed, keys)
     data["integrity"]["digest"] = content_digest(data)  # a consistent format 1 digest, but not the signed one
     (signed / "result.json").write_bytes(layout_bytes(data))
     assert check_folder(signed).state == BAD_SIGNATURE
+
+
+def test_a_killed_run_still_verifies_with_its_stream_noted(fresh):
+    """A run killed mid-way leaves a provisional result (status running) and the meter's stream beside it."""
+    from tests.hostile.corpus import seal
+
+    data = json.loads((fresh / "result.json").read_text())
+    data["status"] = "running"
+    data["trace"]["sha256"] = None
+    (fresh / "trace.parquet").rename(fresh / "trace.arrows")
+    seal(fresh, data)
+    check = check_folder(fresh)
+    assert check.state == UNSIGNED and any("trace.arrows" in n for n in check.notes)
+    (fresh / "stray.txt").write_text("x")
+    assert check_folder(fresh).state == EDITED
