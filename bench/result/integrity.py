@@ -281,6 +281,11 @@ def _file_problems(folder: Path, data: dict[str, Any], notes: list[str]) -> list
     if data.get("status") == "running" and STREAM_FILE not in named and os.path.lexists(folder / STREAM_FILE):
         named.add(STREAM_FILE)  # the meter's stream of a run that never finished (killed): the harness's own file
         notes.append(f"{STREAM_FILE} is not covered by the digest (run not finished)")
+    for node in (data.get("distributed") or {}).get("nodes") or []:  # a node whose trace could not be finalised
+        work = f"node-{node.get('node')}"
+        if node.get("trace_location") != "node_local" and os.path.isdir(folder / work) and work not in named:
+            named.add(work)
+            notes.append(f"{work}/ (that node's unfinished trace) is not covered by the digest")
     added = [n for n in _listing(folder) if n not in covered and n not in named]
     if added:
         problems.append(f"not covered by the digest (added): {_shown(added)}")
