@@ -18,7 +18,7 @@ from typing import Any, Callable
 ESC = "\x1b[31mRED\x1b[0m\x1b]0;owned\x07\r\x08"
 MARKUP = "[/][bold red]loud[/bold red][link=file:///etc/passwd]x[/link]"
 MATHTEXT = "$\\frac{$"
-REDOS_NAME = "NVIDIA A100 " + "SXM " * 4000  # cubic for \bA100\b.*\bSXM\b.*\b80 ?GB\b
+REDOS_NAME = "NVIDIA " + "A100 SXM " * 1000  # cubic for \bA100\b.*\bSXM\b.*\b80 ?GB\b: about a minute
 DEEP = 100_000
 
 
