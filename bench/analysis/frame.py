@@ -23,6 +23,7 @@ from typing import Any
 from bench.errors import BenchError
 from bench.result.model import Result, WorkloadResult
 from bench.result.store import Run, load_runs
+from bench.safetext import clean
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def _run_columns(run: Run, score: Any) -> dict[str, Any]:
         "sampler": res.measurement.sampler, "rate_hz": res.measurement.rate_hz,
         "harness_version": str(res.harness.get("version", "")) or None, "schema_version": res.schema_version,
         "integrity": run.integrity.state, "signed_by": run.integrity.key_fingerprint,
-        "digest": run.integrity.digest, "path": str(run.folder),
+        "digest": run.integrity.digest, "path": clean(str(run.folder)),  # text: odd bytes shown as \xff
     }
 
 

@@ -12,9 +12,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from bench.errors import ResultError
 from bench.result.model import Result, ValidityCheck
 
-MAIN_WINDOW = re.compile(r"^(idle|.+/repeat\.\d+)$")
+MAIN_WINDOW = re.compile(r"^(idle|.+/repeat\.\d+)$")  # linear: no nested repetition; names are bounded
+MAX_POWER_W = 1e9  # a reading beyond a gigawatt is no device's (the meter keeps none past a megawatt)
+MAX_WINDOW_SCANS = 2_000_000  # (window, channel) scans over all batches: far above any real run
 IDLE_MAX_SPREAD = 0.05  # relative std of 1 s idle blocks
 RATE_MIN_FRACTION = 0.9
 ACCELERATOR_SCOPES = {"gpu", "memory", "module"}
@@ -33,6 +36,9 @@ def _scan(path: Path, windows: list[Any], channels: list[str]) -> dict[str, Any]
     cover = {(w.name, c): {"last": None, "max_gap": 0, "n": 0} for w in windows for c in channels}
     per_ch = {c: {"peak_w": None, "limit_w": None, "temp": 0, "clock": 0} for c in channels}
     cols = ["t_ns", "channel", "power_w", "temperature_c", "clock_mhz", "power_limit_w"]
+    starts = np.array([w.t_start_ns for w in windows], dtype=np.int64)
+    ends = np.array([w.t_end_ns for w in windows], dtype=np.int64)
+    work = 0
     for batch in iter_batches(path, cols):
         names = batch.column("channel").to_numpy(zero_copy_only=False)
         t_all = batch.column("t_ns").to_numpy()
@@ -46,12 +52,18 @@ def _scan(path: Path, windows: list[Any], channels: list[str]) -> dict[str, Any]
             st = per_ch[ch]
             for key, field in (("peak_w", "power_w"), ("limit_w", "power_limit_w")):
                 vals = num[field][mask]
-                vals = vals[~np.isnan(vals)]
+                vals = vals[np.isfinite(vals) & (np.abs(vals) <= MAX_POWER_W)]  # beyond: not a reading
                 if vals.size:
                     st[key] = float(vals.max()) if st[key] is None else max(st[key], float(vals.max()))
             st["temp"] += int((~np.isnan(num["temperature_c"][mask])).sum())
             st["clock"] += int((~np.isnan(num["clock_mhz"][mask])).sum())
-            for w in windows:
+            overlapping = np.flatnonzero((starts <= t.max()) & (ends >= t.min()))  # the others have no sample here
+            work += overlapping.size
+            if work > MAX_WINDOW_SCANS:
+                raise ResultError(f"{path}: more than {MAX_WINDOW_SCANS:,} window scans (windows overlap the "
+                                  "trace over and over); the trace coverage was not checked")
+            for k in overlapping:
+                w = windows[k]
                 sel = t[(t >= w.t_start_ns) & (t <= w.t_end_ns)]
                 if not sel.size:
                     continue
@@ -75,8 +87,12 @@ def check_validity(result: Result, folder: Path) -> list[ValidityCheck]:
     m = result.measurement
     out: list[ValidityCheck] = []
     windows = [w for w in result.windows if MAIN_WINDOW.match(w.name)]
-    channels = [c.channel for c in m.channels]
+    channels = list(dict.fromkeys(c.channel for c in m.channels))
     caps = {c.channel: c.capabilities for c in m.channels}
+    if not channels:
+        return [ValidityCheck(check="channels_recorded", ok=False, detail="the result names no measurement channel")]
+    if len(windows) * len(channels) > MAX_WINDOW_SCANS:
+        raise ResultError(f"{folder}: {len(windows):,} windows x {len(channels):,} channels: too many to check")
     limit_s = m.gap_factor / m.rate_hz
     scan = _scan(trace_path(folder), windows, channels)
     for w in windows:

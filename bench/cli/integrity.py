@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from bench.cli.console import say
+
 STATE_TEXT = {"signed": "intact, signed", "unsigned": "intact, unsigned", "edited": "EDITED",
               "bad-signature": "BAD SIGNATURE", "untrusted-key": "UNTRUSTED KEY"}
 
@@ -28,8 +30,9 @@ def keygen(path: Path, force: bool) -> None:
     from bench.result.integrity import fingerprint, generate_keypair, load_public_key
 
     priv, pub = generate_keypair(path, force=force)
-    click.echo(f"private key: {priv} (keep it secret)\npublic key:  {pub}\n"
-               f"fingerprint: {fingerprint(load_public_key(pub))}")
+    say(f"private key: {priv} (keep it secret)")
+    say(f"public key:  {pub}")
+    say(f"fingerprint: {fingerprint(load_public_key(pub))}")
 
 
 @click.command()
@@ -46,15 +49,15 @@ def sign(results: tuple[Path, ...], key: Path) -> None:
     folders, skipped = find_result_folders(results)
     failed = len(skipped)
     for path, why in skipped:
-        click.echo(f"bench: skipped {path}: {why}", err=True)
+        say(f"bench: skipped {path}: {why}", err=True)
     for folder in folders:
         try:
             check = sign_folder(folder, private)
         except ResultError as exc:
-            click.echo(f"bench: {exc}", err=True)
+            say(f"bench: {exc}", err=True)
             failed += 1
             continue
-        click.echo(f"signed {check.folder} (key {check.key_fingerprint})")
+        say(f"signed {check.folder} (key {check.key_fingerprint})")
     if failed:
         sys.exit(1)
 
@@ -86,14 +89,14 @@ def verify(results: tuple[Path, ...], pubkeys: tuple[str, ...], require_signatur
     good = {"signed"} if require_signature else {"signed", "unsigned"}
     for row in rows:
         if as_json:
-            click.echo(json.dumps(row))
+            click.echo(json.dumps(row, default=str))  # ASCII only: every control character escaped
         else:
             line = f"{STATE_TEXT.get(row['state'], row['state'].upper()):<17} {row['path']}"
             if row["state"] == "signed":
                 line += f" (key {row['key_fingerprint']})"
             elif row["state"] != "unsigned":
                 line += f": {row['detail']}"
-            click.echo(line, err=row["state"] not in good)
+            say(line, err=row["state"] not in good)
     if any(row["state"] not in good for row in rows):
         sys.exit(1)
 
@@ -109,17 +112,20 @@ def export(results: tuple[Path, ...], output: Path, key: Path | None) -> None:
     from bench.errors import UsageError
     from bench.result.bundle import export_bundle
     from bench.result.integrity import load_private_key
+    from bench.result.io import check_output
     from bench.result.store import find_result_folders
 
+    check_output(output)
+    private = load_private_key(key) if key else None
     folders, skipped = find_result_folders(results)
-    report = export_bundle(folders, output, load_private_key(key) if key else None)
+    report = export_bundle(folders, output, private)
     for path, why in skipped + report.refused:
-        click.echo(f"bench: not exported {path}: {why}", err=True)
+        say(f"bench: not exported {path}: {why}", err=True)
     if not report.done:
         output.unlink(missing_ok=True)
         raise UsageError("nothing to export")
     signed = f", manifest signed by {report.signer}" if report.signer else ""
-    click.echo(f"wrote {output}: {len(report.done)} result(s){signed}")
+    say(f"wrote {output}: {len(report.done)} result(s){signed}")
     if skipped or report.refused:
         sys.exit(1)
 
@@ -136,10 +142,10 @@ def import_(bundle: Path, target: Path, pubkeys: tuple[str, ...]) -> None:
 
     report = import_bundle(bundle, target, trusted=_trusted(pubkeys))
     for name in report.done:
-        click.echo(f"imported {target / name}")
+        say(f"imported {target / name}")
     for name, why in report.refused:
-        click.echo(f"bench: refused {name}: {why}", err=True)
+        say(f"bench: refused {name}: {why}", err=True)
     if report.signer:
-        click.echo(f"manifest signed by {report.signer}")
+        say(f"manifest signed by {report.signer}")
     if report.refused:
         sys.exit(1)

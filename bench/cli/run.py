@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from bench.cli.params import Finite
 from bench.errors import UsageError
 
 
@@ -24,12 +25,12 @@ class ConfigValue(click.ParamType):
         try:
             number = self.kind(value)
         except (TypeError, ValueError, OverflowError):
-            self.fail(f"{value!r} is not {'an integer' if self.kind is int else 'a number'}", param, ctx)
+            self.fail(f"{str(value)[:40]!r} is not {'an integer' if self.kind is int else 'a number'}", param, ctx)
         from bench.run.config import RunConfig
 
         problem = RunConfig.field_problem(self.field, number)
         if problem:
-            self.fail(f"{problem} (got {value})", param, ctx)
+            self.fail(f"{problem} (got {str(value)[:40]})", param, ctx)
         return number
 
 
@@ -50,11 +51,11 @@ def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
               help="Run every standard workload at this preset (default: smoke on cpu, standard on accelerators).")
 @click.option("--preset", default=None, help="Size preset of the workloads (smoke, standard, ...).")
 @click.option("--dtype", default=None, help="fp32, tf32, fp16, bf16 or fp8.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None)
-@click.option("--seq-len", type=click.IntRange(min=1), default=None)
-@click.option("--size", type=click.IntRange(min=1), default=None, help="Matrix size n of gemm.")
+@click.option("--batch-size", type=click.IntRange(1, 1 << 20), default=None)
+@click.option("--seq-len", type=click.IntRange(1, 1 << 20), default=None)
+@click.option("--size", type=click.IntRange(1, 1 << 20), default=None, help="Matrix size n of gemm.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True)
 @click.option("--model", default=None, metavar="ID|FOLDER",
               help="Model of the hf-* workloads: a Hugging Face hub id (from the local cache) or a local folder.")
 @click.option("--random-weights", "random_weights", is_flag=True,
@@ -80,19 +81,19 @@ def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--name", default=None, help="Name of the run folder (default: time-device-workload).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON instead of a table.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@click.option("--nproc-per-node", "nproc_per_node", type=click.IntRange(min=1), default=None,
+@click.option("--nproc-per-node", "nproc_per_node", type=click.IntRange(1, 1024), default=None,
               help="Run N ranks on this node (one per device) through torch.distributed.run.")
-@click.option("--nnodes", type=click.IntRange(min=1), default=None,
+@click.option("--nnodes", type=click.IntRange(1, 65_536), default=None,
               help="Nodes of a multi-node run (with --node-rank and --rdzv-endpoint).")
-@click.option("--node-rank", "node_rank", type=click.IntRange(min=0), default=None,
+@click.option("--node-rank", "node_rank", type=click.IntRange(0, 65_535), default=None,
               help="This node's rank in a multi-node run (default: $SLURM_NODEID).")
 @click.option("--rdzv-endpoint", "rdzv_endpoint", default=None, metavar="HOST:PORT",
               help="Node 0's address and a free port, where the nodes meet (default: $MASTER_ADDR:$MASTER_PORT).")
 @click.option("--master-port", "master_port", type=click.IntRange(1, 65535), default=None,
               help="Fixed port of a one-node distributed run (default: a free one).")
-@click.option("--rdzv-timeout", "rdzv_timeout_s", type=click.IntRange(min=1), default=300, show_default=True,
+@click.option("--rdzv-timeout", "rdzv_timeout_s", type=click.IntRange(1, 86_400), default=300, show_default=True,
               help="Seconds to wait for every node to join.")
-@click.option("--dist-timeout", "dist_timeout_s", type=click.FloatRange(min=1), default=600.0, show_default=True,
+@click.option("--dist-timeout", "dist_timeout_s", type=Finite(1, 86_400), default=600.0, show_default=True,
               help="Seconds a rank waits for the others (start, window edges) before the run stops.")
 def run(**kw: Any) -> None:
     """Measure workloads on a device and write a result folder (result.json + trace.parquet)."""

@@ -73,11 +73,15 @@ def quality_line(q: Any) -> str:
 
 
 def print_summary(result: Any, folder: Path | None, console: Any) -> None:
-    """A readable summary of a result: one row per workload, then the method, the grades and the issues."""
+    """A readable summary of a result: one row per workload, then the method, the grades and the issues. Every
+    string from the result is printed as data (:func:`bench.cli.console.plain`)."""
     from rich.table import Table
 
+    from bench.cli.console import plain
+
     grades, why_ungraded = grades_of(result)
-    table = Table(title=f"{result.device.get('name', '?')} ({result.device.get('spec', '?')}) - {result.status}")
+    title = f"{result.device.get('name') or '?'} ({result.device.get('spec') or '?'}) - {result.status}"
+    table = Table(title=plain(title))
     for col in ("workload", "status", "unit", "units/s", "latency ms p50/p90/p99", "J/unit net", "J/unit gross",
                 "power W", "grade"):
         left = col in ("workload", "status", "unit")
@@ -85,13 +89,13 @@ def print_summary(result: Any, folder: Path | None, console: Any) -> None:
                          overflow="fold")
     for w in result.workloads:
         agg = w.aggregate
-        table.add_row(w.workload, w.status, w.unit or "-",
+        table.add_row(plain(w.workload), w.status, plain(w.unit or "-"),
                       _stat(agg.throughput) if agg else "-",
                       _latency(w.latency),
                       _stat(agg.energy_per_unit_j) if agg else "-",
                       _stat(agg.gross_energy_per_unit_j) if agg else "-",
                       _stat(agg.mean_power_w) if agg else "-",
-                      grades.get(w.workload, "-"))
+                      plain(grades.get(w.workload, "-")))
     console.print(table)
     m = result.measurement
     q = result.quality
@@ -125,7 +129,7 @@ def print_summary(result: Any, folder: Path | None, console: Any) -> None:
     if folder is not None:
         lines.append(f"result: {folder}")
     for line in lines:
-        console.print(line, markup=False, highlight=False)
+        console.print(plain(line), highlight=False)
 
 
 def _unfinished(folder: Path, result: Any) -> str | None:
@@ -147,24 +151,32 @@ def _unfinished(folder: Path, result: Any) -> str | None:
 
 @click.command()
 @click.argument("result_path", metavar="RESULT", type=click.Path(exists=True, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print result.json as it is.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the result as JSON (checked first; every character outside ASCII escaped).")
 def show(result_path: Path, as_json: bool) -> None:
     """Summarise a result folder (or result.json)."""
     from bench.cli.console import console as wide_console
-    from bench.result.io import load_result
-    from bench.result.model import RESULT_FILE
+    from bench.cli.console import plain
+    from bench.result.io import read_result_raw, validate_result
 
-    result = load_result(result_path)
-    folder = result_path if result_path.is_dir() else result_path.parent
+    file, _, data = read_result_raw(result_path)
+    result = validate_result(data, file)
+    folder = file.parent
     if as_json:
-        click.echo((folder / RESULT_FILE).read_text())
+        click.echo(json_text(data))
         return
     console = wide_console()
     print_summary(result, folder, console)
     why = _unfinished(folder, result)
     if why:
-        console.print(f"warning: {why}", markup=False)
+        console.print(plain(f"warning: {why}"))
         raise SystemExit(1)
+
+
+def json_text(data: Any) -> str:
+    """A result as JSON for a terminal or a pipe: the same data, in the file's order, with every control and
+    non-ASCII character escaped (``\u001b``), so nothing in it acts on the terminal."""
+    return json.dumps(data, indent=2, ensure_ascii=True, allow_nan=False)
 
 
 @click.command()

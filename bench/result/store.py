@@ -18,6 +18,7 @@ from bench.errors import ResultError
 from bench.result.integrity import Check, check_folder
 from bench.result.io import load_result
 from bench.result.model import RESULT_FILE, Result
+from bench.safetext import clean
 
 log = logging.getLogger(__name__)
 TRACE_NAMES = ("trace.parquet", "trace.arrows")
@@ -77,10 +78,11 @@ def find_result_folders(paths: Iterable[Path | str]) -> tuple[list[Path], list[t
 
 
 def _labels(runs: list[Run]) -> None:
-    """Short labels: the folder name, with the parent or the run id added where names collide."""
-    names = [r.folder.name for r in runs]
+    """Short labels: the folder name, with the parent or the run id added where names collide. A label is text
+    (:func:`bench.safetext.clean`): a folder name that is not UTF-8 shows its odd bytes as ``\xff``."""
+    names = [clean(r.folder.name) for r in runs]
     for run, name in zip(runs, names):
-        run.label = name if names.count(name) == 1 else f"{run.folder.parent.name}/{name}"
+        run.label = name if names.count(name) == 1 else f"{clean(run.folder.parent.name)}/{name}"
     labels = [r.label for r in runs]
     for run in runs:
         if labels.count(run.label) > 1:

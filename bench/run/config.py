@@ -31,6 +31,8 @@ OPTIONS = {
     "duration_s": "--duration", "out": "--out", "name": "--name", "gap_factor": "--gap-factor",
     "read_timeout_s": "--read-timeout", "latency_s": "--latency",
 }
+MAX_PHASE_S = 86_400.0  # an idle baseline, a warm-up or one measured window: at most a day
+MAX_REPEATS = 10_000
 # what a result records of its configuration (the output folder and timeouts are not part of the method)
 RECORDED = ("device", "suite", "workloads", "sampler", "sampler_options", "rate_hz", "idle_s", "warmup_min_s",
             "warmup_max_s", "warmup_tolerance", "repeats", "duration_s", "gap_factor", "latency_s", "session")
@@ -45,25 +47,25 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
-    device: str = "cpu"
+    device: str = Field("cpu", max_length=256)
     workloads: list[tuple[str, WorkloadParams]] = Field(default_factory=list)
     suite: str | None = None
     sampler: str | None = None
     sampler_options: dict[str, Any] = Field(default_factory=dict)
     rate_hz: float = Field(10.0, gt=0, le=MAX_RATE_HZ, allow_inf_nan=False)
-    idle_s: float = Field(10.0, ge=0, allow_inf_nan=False)
-    warmup_min_s: float = Field(2.0, ge=0, allow_inf_nan=False)
-    warmup_max_s: float = Field(60.0, ge=0, allow_inf_nan=False)
+    idle_s: float = Field(10.0, ge=0, le=MAX_PHASE_S, allow_inf_nan=False)
+    warmup_min_s: float = Field(2.0, ge=0, le=MAX_PHASE_S, allow_inf_nan=False)
+    warmup_max_s: float = Field(60.0, ge=0, le=MAX_PHASE_S, allow_inf_nan=False)
     warmup_tolerance: float = Field(0.03, gt=0, lt=1, allow_inf_nan=False)
-    repeats: int = Field(3, ge=1)
-    duration_s: float = Field(10.0, gt=0, allow_inf_nan=False)
+    repeats: int = Field(3, ge=1, le=MAX_REPEATS)
+    duration_s: float = Field(10.0, gt=0, le=MAX_PHASE_S, allow_inf_nan=False)
     out: Path = Path("results")
-    name: str | None = None
-    gap_factor: float = Field(3.0, gt=1, allow_inf_nan=False)
-    read_timeout_s: float = Field(10.0, ge=0.1, allow_inf_nan=False)
+    name: str | None = Field(None, max_length=200)
+    gap_factor: float = Field(3.0, gt=1, le=1e6, allow_inf_nan=False)
+    read_timeout_s: float = Field(10.0, ge=0.1, le=3600, allow_inf_nan=False)
     # seconds of the synchronised latency phase after an inference workload's repeats (None: --duration, at
     # most LATENCY_MAX_DEFAULT_S; 0 skips it)
-    latency_s: float | None = Field(None, ge=0, allow_inf_nan=False)
+    latency_s: float | None = Field(None, ge=0, le=86400, allow_inf_nan=False)
     session: bool = False  # a measuring session of the Python API: windows of the caller's code, no workload
 
     def __init__(self, **data: Any) -> None:

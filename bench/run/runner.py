@@ -24,7 +24,7 @@ from typing import Any
 from bench.analysis.figures import aggregate, repeat_figures
 from bench.analysis.stats import summarize
 from bench.clock import Clock, MonotonicClock
-from bench.errors import SamplerError, StorageError
+from bench.errors import PluginError, SamplerError, StorageError
 from bench.guarded import guarded_call
 from bench.meter.meter import Meter, WindowMeter
 from bench.result import trace as trace_mod
@@ -60,6 +60,19 @@ def _no_progress(phase: str, done: float, total: float, message: str) -> None:
     return None
 
 
+def _recordable(sampler: Any) -> None:
+    """Refuse, before anything is written, a sampler whose channel or capabilities a result cannot hold (the
+    result model bounds them: a plugin's ``energy_tolerance`` of 7 or a 10,000-character channel name)."""
+    from pydantic import ValidationError
+
+    try:
+        ChannelInfo(channel=sampler.channel, sampler=sampler.name, capabilities=sampler.capabilities.to_dict())
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise PluginError(f"sampler {sampler.name}: {where}: {first.get('msg')}") from None
+
+
 class Runner:
     """Runs one :class:`RunConfig`. ``stop_event`` (set by a signal handler) ends the run after the
     current window; ``progress`` is called with (phase, done, total, message)."""
@@ -88,7 +101,10 @@ class Runner:
     def prepare(self) -> RunSetup:
         """Resolve device, workloads and samplers; every user mistake is raised here."""
         if self.setup is None:
-            self.setup = self.coordinator.open(self)
+            setup = self.coordinator.open(self)
+            for sampler in setup.samplers:
+                _recordable(sampler)
+            self.setup = setup
         return self.setup
 
     # --- the run -----------------------------------------------------------------------------
@@ -98,7 +114,8 @@ class Runner:
         setup = self.prepare()
         self.open_run()
         assert self.result is not None and self.meter is not None
-        status, reason = "complete", None
+        # nothing is "complete" until every workload has run and is in the result
+        status, reason = "failed", "the run stopped before it measured anything"
         try:
             self.meter.start()
             self.measure_idle()
@@ -107,18 +124,16 @@ class Runner:
                     break
                 self._workload(name, wl)
                 self._checkpoint()
-            statuses = {w.status for w in self.result.workloads}
-            if self.stop_event.is_set():
-                status, reason = "interrupted", "stopped by a signal; finished the current window"
-            elif statuses - {"complete"}:
-                status = "failed" if statuses == {"failed"} else "incomplete"
-                reason = "; ".join(f"{w.workload}: {w.reason}" for w in self.result.workloads if w.reason)
+            status, reason = self._verdict(len(setup.workloads))
         except SamplerError as exc:
             status, reason = "incomplete", f"sensor failed: {exc}"
         except StorageError as exc:
             status, reason = "incomplete", str(exc)
         except KeyboardInterrupt:
             status, reason = "interrupted", "stopped at once by a second signal"
+            raise
+        except Exception as exc:  # a bug: the result says so (never "complete") and the traceback goes on
+            status, reason = "failed", f"stopped by an internal error: {type(exc).__name__}: {exc}"[:300]
             raise
         finally:
             self.finish(status, reason)
@@ -134,6 +149,21 @@ class Runner:
         self._save()
         self.meter = self.coordinator.make_meter(self, self._build_meter)
         return self.folder
+
+    def _verdict(self, planned: int) -> tuple[str, str | None]:
+        """The run's status once its workloads are done: complete only if every planned workload is in the
+        result and complete."""
+        assert self.result is not None
+        done = self.result.workloads
+        statuses = {w.status for w in done}
+        if self.stop_event.is_set():
+            return "interrupted", "stopped by a signal; finished the current window"
+        if statuses - {"complete"}:
+            status = "failed" if statuses == {"failed"} and len(done) == planned else "incomplete"
+            return status, "; ".join(f"{w.workload}: {w.reason}" for w in done if w.reason)
+        if len(done) != planned:
+            return "incomplete", f"{len(done)} of {planned} workloads in the result"
+        return "complete", None
 
     def _skeleton(self, setup: RunSetup) -> Result:
         channels = [ChannelInfo(channel=s.channel, sampler=s.name, capabilities=s.capabilities.to_dict(),

@@ -37,8 +37,21 @@ from bench.samplers.base import (
 )
 
 
-def _caps_from_meta(meta: dict[str, Any], power_only: bool) -> Capabilities:
-    """The recorded channel's capabilities, as a replay: never calibrated, never a live measurement."""
+def _caps_from_meta(meta: Any, power_only: bool) -> Capabilities:
+    """The channel's capabilities as the trace recorded them, checked like a result's
+    (:class:`bench.result.bounds.Capabilities`: the trace may come from anywhere), as a replay: never calibrated,
+    never a live measurement, and no counter unless the trace recorded one."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from bench.result.bounds import Capabilities as RecordedCapabilities
+    from bench.result.files import field_path
+
+    try:
+        meta = TypeAdapter(RecordedCapabilities).validate_python(meta if meta is not None else {}, strict=True)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise SamplerUnavailable(f"trace metadata: channel capabilities: field {field_path(first['loc'])}: "
+                                 f"{first['msg']}") from None
     has_counter = bool(meta.get("energy_counter", False)) and not power_only
     power = PowerKind(meta.get("power", PowerKind.INSTANT.value))
     if power is PowerKind.NONE and power_only:
@@ -46,10 +59,10 @@ def _caps_from_meta(meta: dict[str, Any], power_only: bool) -> Capabilities:
     return Capabilities(
         energy_counter=has_counter,
         power=power,
-        scope=Scope(meta.get("scope", Scope.GPU.value)),
-        update_period_s=float(meta.get("update_period_s", 0.001)),
-        power_average_window_s=float(meta.get("power_average_window_s", 0.0)),
-        max_rate_hz=float(meta.get("max_rate_hz", 10000.0)),
+        scope=Scope(meta.get("scope", Scope.GPU.value)) if meta.get("scope") in SCOPES else Scope.GPU,
+        update_period_s=float(meta.get("update_period_s") or 0.001),
+        power_average_window_s=float(meta.get("power_average_window_s") or 0.0),
+        max_rate_hz=float(meta.get("max_rate_hz") or 10000.0),
         energy_tolerance=float(meta.get("energy_tolerance", 0.01)),
         counter_wrap_j=meta.get("counter_wrap_j"),
         calibrated=False,
@@ -58,6 +71,7 @@ def _caps_from_meta(meta: dict[str, Any], power_only: bool) -> Capabilities:
 
 
 _EXTRAS = ("temperature_c", "clock_mhz", "power_limit_w", "utilization")
+SCOPES = {scope.value for scope in Scope}
 
 
 def _lerp(x: float | None, y: float | None, f: float) -> float | None:
@@ -105,12 +119,15 @@ class ReplaySampler(Sampler):
             meta = trace_metadata(path)
         except ResultError as exc:
             raise SamplerUnavailable(str(exc)) from None
-        channels = meta.get("channels") or {}
+        channels = meta.get("channels") if isinstance(meta.get("channels"), dict) else {}
         channel = options.get("channel") or (next(iter(channels)) if channels else None)
         if channel is None:
             raise SamplerUnavailable(f"{path}: trace names no channel; pass --sampler-option channel=NAME")
+        if not isinstance(channel, str) or len(channel) > 200:
+            raise SamplerUnavailable(f"{path}: a channel name of more than 200 characters")
         if channels and channel not in channels:
-            raise SamplerUnavailable(f"{path}: no channel {channel!r}; choices: {', '.join(channels)}")
+            shown = ", ".join(list(channels)[:20]) + (" ..." if len(channels) > 20 else "")
+            raise SamplerUnavailable(f"{path}: no channel {channel!r}; choices: {shown}")
         power_only = str(options.get("power_only", "")).lower() in ("1", "true", "yes")
         caps = _caps_from_meta(channels.get(channel, {}), power_only)
         loop = str(options.get("loop", "")).lower() in ("1", "true", "yes")

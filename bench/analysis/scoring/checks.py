@@ -48,7 +48,8 @@ def make_check(rule: str, workload: str | None, expected: str, actual: str, pass
 def validity_checks(required: list[str], validity: list[ValidityCheck] | None) -> list[RuleCheck]:
     """One rule per validity check the standard requires: it passes when every instance of the check in
     ``validity`` passed, or when the check does not apply to this result (not listed); it fails when the checks
-    were never run (``validity`` None) or any instance failed."""
+    were never run (``validity`` None) or any instance failed. A result without a measurement channel, on
+    which no check can run, fails too."""
     out = []
     for name in required:
         rule = f"validity.{name}"
@@ -67,6 +68,10 @@ def validity_checks(required: list[str], validity: list[ValidityCheck] | None) -
             out.append(make_check(rule, None, "pass", f"passed ({len(found)} check(s))", True))
         else:
             out.append(make_check(rule, None, "pass", "not applicable to this result", True))
+    # a result the checks could not be run on at all (no measurement channel) fails whatever the standard lists
+    for c in validity or []:
+        if c.check == "channels_recorded" and not c.ok:
+            out.append(make_check("validity.channels_recorded", None, "the channels the checks read", c.detail, False))
     return out
 
 

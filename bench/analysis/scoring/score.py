@@ -13,6 +13,7 @@ workload is "ungraded" (``grade`` None) and ``grade_reason`` says why; its value
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -128,7 +129,7 @@ def resolve_profile(result: Result, profiles: list[HardwareProfile]) -> tuple[Ha
             if p.id == recorded["id"]:
                 return p, "profile id recorded in the result"
         try:
-            return HardwareProfile.model_validate(recorded), "profile recorded in the result"
+            return HardwareProfile.from_record(dict(recorded)), "profile recorded in the result"
         except ValidationError:
             pass
     return None, ""
@@ -159,6 +160,10 @@ def _metric(ws: WorkloadScore, rule: WorkloadRule, stat: Stat, flops: float | No
             ws.ci95_low, ws.ci95_high = flops / stat.ci95_high, flops / stat.ci95_low
     else:
         ws.value, ws.ci95_low, ws.ci95_high = stat.mean, stat.ci95_low, stat.ci95_high
+    if not all(math.isfinite(v) for v in (ws.value, ws.ci95_low, ws.ci95_high) if v is not None):
+        ws.value = ws.ci95_low = ws.ci95_high = None
+        ws.warnings.append(f"{rule.metric} out of range: not graded")
+        return None
     return rule.grade(ws.value)
 
 
