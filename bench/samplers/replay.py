@@ -47,6 +47,7 @@ def _caps_from_meta(meta: dict[str, Any], power_only: bool) -> Capabilities:
         energy_tolerance=float(meta.get("energy_tolerance", 0.01)),
         counter_wrap_j=meta.get("counter_wrap_j"),
         calibrated=bool(meta.get("calibrated", False)),
+        power_update_period_s=float(meta.get("power_update_period_s") or 0.0),
     )
 
 
