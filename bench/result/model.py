@@ -58,7 +58,15 @@ class Issue(_Model):
 
 
 class ChannelEnergy(_Model):
-    """One channel's share of a window."""
+    """One channel's share of a window.
+
+    ``energy_uncertainty_j`` bounds how far ``energy_j`` can be from the true energy of the window because
+    the sensor is coarse (a counter's refreshes at the edges, averaged power's lag); ``edges`` says how the
+    counter's edges were placed (``located``: on the fitted refresh instants; ``bracketed``: between the
+    polls around a refresh; ``as_read``). ``integrated_energy_j`` is power integrated over the window, lag
+    corrected where power is a moving average (``power_correction``: ``inverted`` or ``half_window_shift``),
+    with its own bound ``integrated_uncertainty_j``. Results written before these fields leave them None.
+    """
 
     channel: str
     energy_j: float | None
@@ -70,6 +78,10 @@ class ChannelEnergy(_Model):
     max_interval_s: float | None = None
     gaps: int = 0
     resets: int = 0
+    energy_uncertainty_j: float | None = None
+    edges: str | None = None
+    integrated_uncertainty_j: float | None = None
+    power_correction: str | None = None
 
 
 class Window(_Model):
@@ -86,6 +98,7 @@ class Window(_Model):
     channels: list[ChannelEnergy] = Field(default_factory=list)
     issues: list[Issue] = Field(default_factory=list)
     clean: bool = True  # no gap, reset or other spoiler inside
+    energy_uncertainty_j: float | None = None  # bound from the sensors' coarseness, summed over channels
 
 
 class Repeat(_Model):
@@ -105,6 +118,7 @@ class Repeat(_Model):
     energy_per_unit_j: float | None  # net energy / units
     gross_energy_per_unit_j: float | None
     clean: bool = True
+    energy_uncertainty_j: float | None = None  # the window's sensor bound (J); the same for gross and net
 
 
 class Aggregate(_Model):
@@ -118,6 +132,10 @@ class Aggregate(_Model):
     mean_power_w: Stat
     duration_s: Stat
     flops_per_joule: Stat | None = None
+    # the sensors' bound relative to the energy, averaged over the repeats (0.002 = 0.2%): a systematic
+    # part that repeating does not average away, which the CI checks add to the CI's half-width
+    energy_uncertainty_relative: float | None = None  # of gross energy
+    net_energy_uncertainty_relative: float | None = None  # of net energy
 
 
 class WorkloadResult(_Model):
@@ -183,6 +201,8 @@ class Measurement(_Model):
     interval_p99_s: float | None = None
     samples: int = 0
     gap_factor: float = 3.0
+    polling: str | None = None  # "stratified" (one read at a random instant of each period) or "regular"
+    polling_seed: int | None = None
 
 
 class TraceRef(_Model):

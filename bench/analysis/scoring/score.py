@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bench.analysis.scoring.footprint import FootprintFactors
 from bench.analysis.scoring.profiles import HardwareProfile, match_profile
-from bench.analysis.scoring.quality import assess_quality, weakest
+from bench.analysis.scoring.quality import assess_quality, ci95_with_sensors, weakest
 from bench.analysis.scoring.standard import Standard, WorkloadRule
 from bench.result.model import Quality, Result, Stat, WorkloadResult
 from bench.version import __version__
@@ -67,6 +67,7 @@ class WorkloadScore(BaseModel):
     ci95_low: float | None = None
     ci95_high: float | None = None
     ci95_relative: float | None = None
+    sensor_uncertainty_relative: float | None = None  # the sensors' bound, added to the CI in the ci95 check
     n: int = 0
     grade: str | None = None
     band_better_edge: float | None = None
@@ -215,6 +216,7 @@ def score_workload(wl: WorkloadResult, rule: WorkloadRule | None, profile: Profi
         ws.warnings.append(f"{standard_id} has no rule for {wl.workload}: not graded")
     else:
         _metric(ws, rule, _energy_stat(wl, rule.basis), wl.flops_per_unit)  # type: ignore[arg-type]
+        ws.sensor_uncertainty_relative = ci95_with_sensors(wl.aggregate, rule.basis)[1] or None
         ref = rule.reference_parameters
         if ref and wl.parameters and not (1 / PARAMETER_TOLERANCE <= wl.parameters / ref <= PARAMETER_TOLERANCE):
             ws.warnings.append(f"bands assume about {ref:.3g} parameters ({rule.reference}); "
@@ -277,9 +279,13 @@ def workload_checks(wl: WorkloadResult, rule: WorkloadRule, standard: Standard) 
                           shortest.duration_s >= r.min_window_s))
     else:
         out.append(_check("window", name, f">= {r.min_window_s:g} s per repeat", "no repeats", False))
-    rel = stat.ci95_relative if stat is not None else None
+    rel = shown = None
+    if wl.aggregate is not None and stat is not None:
+        ci, sensor, rel = ci95_with_sensors(wl.aggregate, rule.basis)
+        if rel is not None:
+            shown = f"+/-{rel:.2%}" + (f" (CI +/-{ci:.2%}, sensors +/-{sensor:.2%})" if sensor else "")
     out.append(_check("ci95", name, f"<= +/-{r.max_ci95_relative:.1%} of the mean",
-                      "not computed" if rel is None else f"+/-{rel:.2%}",
+                      "not computed" if shown is None else shown,
                       rel is not None and rel <= r.max_ci95_relative))
     return out
 
