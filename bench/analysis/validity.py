@@ -86,7 +86,7 @@ def check_validity(result: Result, folder: Path) -> list[ValidityCheck]:
         out.append(ValidityCheck(check="sample_rate", ok=m.achieved_rate_hz >= need, value=m.achieved_rate_hz,
                                  limit=need, detail=f"achieved {m.achieved_rate_hz:.2f} Hz of {m.rate_hz:g} Hz "
                                  f"requested (at least {RATE_MIN_FRACTION:.0%} required)"))
-    out += _counter_vs_power(windows, caps)
+    out += counter_vs_power(windows, caps)
     out += _power_limits(result, scan["channels"], caps)
     for ch, st in scan["channels"].items():
         if str(caps[ch].get("scope")) in ACCELERATOR_SCOPES:
@@ -97,7 +97,7 @@ def check_validity(result: Result, folder: Path) -> list[ValidityCheck]:
     return out
 
 
-def _counter_vs_power(windows: list[Any], caps: dict[str, dict[str, Any]]) -> list[ValidityCheck]:
+def counter_vs_power(windows: list[Any], caps: dict[str, dict[str, Any]]) -> list[ValidityCheck]:
     """The counter against integrated power over each long enough window. Averaged power is compared with its
     lag corrected; the tolerance is the sampler's, widened by both figures' stated bounds."""
     out = []

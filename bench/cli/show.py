@@ -48,7 +48,8 @@ def _grades(result: Any) -> dict[str, str]:
 
 def _energy_line(result: Any) -> str:
     """Where the energy came from and the largest sensor bound of a measured window, relative to its energy."""
-    windows = [w for w in result.windows if w.name == "idle" or "/repeat." in w.name]
+    measured = {"idle"} | {r.window for wl in result.workloads for r in wl.repeats}
+    windows = [w for w in result.windows if w.name in measured]
     methods = {c.method for w in windows for c in w.channels}
     averaged = [c for c in result.measurement.channels if str(c.capabilities.get("power")) == "averaged"
                 and not c.capabilities.get("energy_counter")]

@@ -27,6 +27,8 @@ import math
 
 from bench.meter.refresh import EVENTS_KEPT, NARROW, Grid, Staircase, fit_grid, split_block
 
+MODEL_ERROR = 0.06  # of W x the readings' total movement: how far a real average is from an exact boxcar (on an
+# H200's recorded nvmlDeviceGetPowerUsage, tests/data/nvml-h200, the inversion erred by up to about half this)
 PERIOD_TOLERANCE = 0.03  # a fitted refresh period further than this from the nominal one is not trusted
 MARGIN = 0.4  # of a refresh period: a read this long after a predicted refresh shows whether it changed the value
 
@@ -58,8 +60,9 @@ class AverageInverter:
         self.grid: Grid | None = None
         self.next_ns = math.inf  # a read after this instant shows the next refresh left the reading unchanged
         self.last_r: float | None = None  # the last refresh instant accounted for (ns)
-        self.last_change: float | None = None
+        self.last_change: float | None = None  # when the reading last moved
         self.last_p: float | None = None
+        self.movement_w = 0.0  # the readings' total movement so far (W): windows take its difference
         self._fitted_at = 0
 
     def feed(self, t_ns: int, power_w: float) -> bool:
@@ -127,6 +130,7 @@ class AverageInverter:
         assert self.last_r is not None and self.last_p is not None and self.last_change is not None
         if lo - self.last_change > self.window_ns + 2 * period:  # unchanged for over a window: steady power
             self._steady(self.last_r)
+        self.movement_w += abs(power_w - self.last_p)
         r = self.grid.instant(lo, hi)[0] if self.grid is not None else (lo + hi) / 2
         r = max(r, self.last_r + period / 4)
         unseen = round((hi - lo) / period) if hi - lo > NARROW * period else 0

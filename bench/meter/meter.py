@@ -312,6 +312,7 @@ class Meter:
             inv = ch.inverter
             if inv is not None and inv.last_p is not None:
                 acc.vstart = acc.vlast = inv.energy_j
+                acc.vmove_start = inv.movement_w
                 acc.head_end_ns = acc.t_start + int(lag_s(inv.window_s, inv.period_ns / 1e9) * 1e9)
                 acc.after_window_ns = acc.t_start + int(inv.window_s * 1e9)
             ch.add_edges(acc, False, acc.t_start)
@@ -328,6 +329,8 @@ class Meter:
         wait_ns = 0
         for ch in self.channels:
             acc = accs[ch.name]
+            if ch.inverter is not None:
+                acc.vmove_end = ch.inverter.movement_w
             ch.add_edges(acc, True, acc.last_t if acc.last_t is not None else acc.t_start)
             wait_ns = max(wait_ns, self._settle_ns(ch))
         self._start_burst()

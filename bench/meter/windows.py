@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from bench.meter.lag import AverageInverter, lag_s, shift_bound, shifted_energy
+from bench.meter.lag import MODEL_ERROR, AverageInverter, lag_s, shift_bound, shifted_energy
 from bench.meter.refresh import (
     FIT_SPAN,
     EdgeEnergy,
@@ -181,6 +181,8 @@ class WindowAcc:
     edge_end: EdgeEnergy | None = None
     vstart: float | None = None
     vlast: float | None = None
+    vmove_start: float = 0.0  # the averaged readings' total movement at the edges (W)
+    vmove_end: float = 0.0
     vedge_start: EdgeEnergy | None = None
     vedge_end: EdgeEnergy | None = None
     # the half-window shift of averaged power: the integral over the first half window, the average at the
@@ -279,8 +281,9 @@ def averaged_figure(ch: ChannelState, acc: WindowAcc, duration_s: float) -> tupl
                                                                  for e in edges):
         inverted, bound = placed(acc.vedge_start, acc.vedge_end, acc.vlast - acc.vstart, duration_s,
                                  inv.period_ns / 1e9)
-        if bound + inv.budget_j <= best[1]:
-            best = (inverted, bound + inv.budget_j, "inverted")
+        bound += inv.budget_j + MODEL_ERROR * window * (acc.vmove_end - acc.vmove_start)
+        if bound <= best[1]:
+            best = (inverted, bound, "inverted")
     return best
 
 
