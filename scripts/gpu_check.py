@@ -338,21 +338,24 @@ def standard_runs(out: Path, device: str, timeout_s: float = 330) -> dict:
 
 def markdown(report: dict) -> str:
     s = report["sources"]
+    broken = [f"| {k} | {v['error']} | FAIL |" for k, v in report.items()
+              if isinstance(v, dict) and "error" in v]
     lines = ["| check | figure | result |", "|---|---|---|",
              f"| refresh periods | counter {_f(s.get('counter_refresh_ms'))} ms, power usage "
              f"{_f(s.get('usage_refresh_ms'))} ms, instant field {_f(s.get('instant_refresh_ms'))} ms | recorded |"]
+    lines += broken
     h = report.get("hand_vs_window")
-    if h:
+    if h and "error" not in h:
         lines.append(f"| counter by hand vs window ({h['window_s']:.1f} s GEMM) | window {h['window_j']:.1f} J, "
                      f"by hand {h['hand_j']:.1f} J, {h['relative_difference']:+.3%} (limit "
                      f"{h['limit']:.1%}) | {'pass' if h['ok'] else 'FAIL'} |")
-    for c in report.get("counter_vs_power", []):
+    for c in report.get("counter_vs_power", []) if isinstance(report.get("counter_vs_power"), list) else []:
         for v in c["checks"]:
             lines.append(f"| counter vs {c['power']} power, {v['window']} | {v['value']:.3%} apart (limit "
                          f"{v['limit']:.2%}) | {'pass' if v['ok'] else 'FAIL'} |")
     for key, label in (("pytest_gpu", "pytest -m gpu"), ("runs", "standard gemm + llm-decode")):
         r = report.get(key)
-        if r:
+        if r and "error" not in r:
             lines.append(f"| {label} | {r.get('summary') or r.get('status') or r.get('returncode')} | "
                          f"{'pass' if r['ok'] else 'FAIL'} |")
     return "\n".join(lines) + "\n"
@@ -374,18 +377,27 @@ def run_checks(rig: Rig, out: Path, quick: bool = False, pytest_gpu: bool = True
     report: dict[str, Any] = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                               "device": rig.device, "quick": quick}
     t = time.monotonic()
-    report["sources"] = record_sources(rig, out / "traces" / "nvml-sources", pattern(quick))
-    report["hand_vs_window"] = hand_vs_window(rig, window_s)
-    report["counter_vs_power"] = [counter_against_power(rig, p, power_window_s, 1 if quick else 2)
-                                  for p in ("usage", "instant")]
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        ("sources", lambda: record_sources(rig, out / "traces" / "nvml-sources", pattern(quick))),
+        ("hand_vs_window", lambda: hand_vs_window(rig, window_s)),
+        ("counter_vs_power", lambda: [counter_against_power(rig, p, power_window_s, 1 if quick else 2)
+                                      for p in ("usage", "instant")]),
+    ]
     if pytest_gpu:
-        report["pytest_gpu"] = run_pytest(out)
+        steps.append(("pytest_gpu", lambda: run_pytest(out)))
     if runs:
-        report["runs"] = standard_runs(out, rig.device)
+        steps.append(("runs", lambda: standard_runs(out, rig.device)))
+    for key, step in steps:  # a step that breaks is recorded, and the others still run
+        started = time.monotonic()
+        try:
+            report[key] = step()
+        except Exception as exc:  # noqa: BLE001 - the report says what broke
+            report[key] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        report.setdefault("step_seconds", {})[key] = round(time.monotonic() - started, 1)
     report["seconds"] = time.monotonic() - t
-    checks = [report["hand_vs_window"]["ok"], *(c["ok"] for c in report["counter_vs_power"])]
-    checks += [report[k]["ok"] for k in ("pytest_gpu", "runs") if k in report]
-    report["ok"] = all(checks)
+    results = [report[k] for k, _ in steps if k != "sources"]
+    report["ok"] = all(all(c["ok"] for c in r) if isinstance(r, list) else r["ok"] for r in results) \
+        and "error" not in report["sources"]
     (out / "gpu-check.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     (out / "gpu-check.md").write_text(markdown(report), encoding="utf-8")
     return report

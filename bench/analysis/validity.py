@@ -7,6 +7,7 @@ channel without temperature) is not listed; a check that fails says by how much.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -113,15 +114,26 @@ def counter_vs_power(windows: list[Any], caps: dict[str, dict[str, Any]]) -> lis
                 continue  # over a short window the sensors' coarseness dominates
             tol = float(cap.get("energy_tolerance", 0.05))
             bounds = (ce.energy_uncertainty_j or 0.0) + (ce.integrated_uncertainty_j or 0.0)
-            limit = tol + bounds / ce.energy_j
+            limit = tol + bounds / ce.energy_j + sampling_error(ce, cap, w.duration_s)
             rel = abs(ce.integrated_energy_j - ce.energy_j) / ce.energy_j
             what = "lag-corrected averaged power" if averaged else "integrated power"
-            widened = f" + {bounds / ce.energy_j:.2%} of the sensors' bounds" if bounds else ""
+            widened = f" + {limit - tol:.2%} for the sensors' coarseness" if limit > tol else ""
             out.append(ValidityCheck(check="counter_vs_power", window=w.name, ok=rel <= limit, value=rel,
                                      limit=limit,
                                      detail=f"{ce.channel}: counter {ce.energy_j:.3f} J, {what} "
                                      f"{ce.integrated_energy_j:.3f} J ({rel:.2%} apart, tolerance {tol:.0%}{widened})"))
     return out
+
+
+def sampling_error(ce: Any, cap: dict[str, Any], duration_s: float) -> float:
+    """What reading power every refresh period ``D`` can miss of a load that swings (relative): each reading
+    stands for ``D`` of it, so ``2 x (spread / mean) x sqrt(D / T)`` over a window of ``T`` (0 for averaged
+    power, whose readings already cover the time; and for results without the spread)."""
+    if str(cap.get("power", "")) == "averaged" or not ce.power_std_w or not ce.energy_j or duration_s <= 0:
+        return 0.0
+    refresh = float(cap.get("power_update_period_s") or 0.0) or float(cap.get("update_period_s") or 0.0)
+    mean_w = ce.energy_j / duration_s
+    return 2 * ce.power_std_w / mean_w * math.sqrt(refresh / duration_s) if mean_w > 0 else 0.0
 
 
 def _power_limits(result: Result, per_ch: dict[str, Any], caps: dict[str, Any]) -> list[ValidityCheck]:

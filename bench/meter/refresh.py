@@ -97,10 +97,13 @@ class Grid:
         half = (hi_ns - lo_ns) / 2
         if self.period_ns <= 0:
             return mid, self.u_ns
-        r = self.phase_ns + math.floor((hi_ns - self.phase_ns) / self.period_ns) * self.period_ns
-        if r < lo_ns - self.u_ns and r + self.period_ns <= hi_ns + self.u_ns:
-            r += self.period_ns  # the grid runs a little early here
-        if r >= lo_ns - self.u_ns:
+        # the grid's last refresh up to the read, or the next one where the grid puts it just after the read:
+        # whichever lies nearer the bracket, if within the grid's uncertainty
+        before = self.phase_ns + math.floor((hi_ns - self.phase_ns) / self.period_ns) * self.period_ns
+        after = before + self.period_ns
+        miss_before, miss_after = max(lo_ns - before, 0.0), after - hi_ns
+        r, miss = (before, miss_before) if miss_before <= miss_after else (after, miss_after)
+        if miss <= self.u_ns:
             return min(max(r, lo_ns), hi_ns), min(self.u_ns, half)
         return mid, half  # the grid disagrees with this bracket (a late refresh): trust the reads
 
@@ -262,9 +265,11 @@ def split_block(p_prev: float | None, p_blk: float, p_next: float | None, f: flo
     return f
 
 
-def local_grid(events: list[tuple[int, int, float]], t_ns: int, narrow_ns: float) -> Grid | None:
+def local_grid(events: list[tuple[int, int, float]], t_ns: int, narrow_ns: float,
+               nominal_ns: float | None = None) -> Grid | None:
     """A grid from the first two changes after ``t_ns`` that reads at most ``narrow_ns`` apart bracketed (a
-    burst of reads after an edge): their spacing is the period, the first one the phase."""
+    burst of reads after an edge): the first one is the phase; their spacing, only a bracket or two
+    precise, is the period, or picks the nominal period where it agrees with it within 20%."""
     after = [(lo, hi) for lo, hi, _ in events if lo >= t_ns][:2]
     if len(after) < 2 or any(hi - lo > narrow_ns for lo, hi in after):
         return None
@@ -272,6 +277,8 @@ def local_grid(events: list[tuple[int, int, float]], t_ns: int, narrow_ns: float
     period = (lo1 + hi1 - lo0 - hi0) / 2
     if period <= 2 * max(hi0 - lo0, hi1 - lo1):
         return None
+    if nominal_ns and abs(period / nominal_ns - 1) < 0.2:
+        period = nominal_ns
     return Grid(period, (lo0 + hi0) / 2, max((hi0 - lo0 + hi1 - lo1) / 2, 1e4))
 
 

@@ -9,6 +9,7 @@ the window's figure, its bound and the issues that qualify it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from bench.meter.lag import MODEL_ERROR, AverageInverter, lag_s, shift_bound, shifted_energy
@@ -108,7 +109,7 @@ class ChannelState:
         if period is not None:  # the reads locate refreshes: fit the grid around the edge
             grid = fit_grid(around(list(self.stairs.events), t_ns), period, t_ns)
         else:  # a burst of reads after the edge may have located the next two
-            grid = local_grid(near, t_ns, NARROW_BURST_NS)
+            grid = local_grid(near, t_ns, NARROW_BURST_NS, self.caps.update_period_s * 1e9)
         if grid is not None:
             stale = grid.period_ns
         else:  # a read is at most a refresh old: as often as a burst saw it change, else the nominal period
@@ -185,6 +186,10 @@ class WindowAcc:
     vmove_end: float = 0.0
     vedge_start: EdgeEnergy | None = None
     vedge_end: EdgeEnergy | None = None
+    # the power readings' sum and sum of squares: their spread says how well the readings sample the load
+    p_n: int = 0
+    p_sum: float = 0.0
+    p_sum2: float = 0.0
     # the half-window shift of averaged power: the integral over the first half window, the average at the
     # opening edge and one window later
     head_end_ns: int | None = None
@@ -222,6 +227,9 @@ class WindowAcc:
             if self.after_window_ns is not None and self.p_after_window is None and t >= self.after_window_ns:
                 self.p_after_window = power
             self.has_power = True
+            self.p_n += 1
+            self.p_sum += power
+            self.p_sum2 += power * power
             self.peak_w = power if self.peak_w is None else max(self.peak_w, power)
             self.last_p, self.last_p_t = power, t
         if reset:
@@ -278,11 +286,14 @@ def averaged_figure(ch: ChannelState, acc: WindowAcc, duration_s: float) -> tupl
     best = (energy, bound, "half_window_shift")
     edges = (acc.vedge_start, acc.vedge_end)
     if acc.vstart is not None and acc.vlast is not None and all(e is not None and e.how == "located"
-                                                                 for e in edges):
+                                                                 for e in edges) \
+            and inv.stairs.period_ns() is not None:  # the reads see the refreshes: the inversion stands
         inverted, bound = placed(acc.vedge_start, acc.vedge_end, acc.vlast - acc.vstart, duration_s,
                                  inv.period_ns / 1e9)
         bound += inv.budget_j + MODEL_ERROR * window * (acc.vmove_end - acc.vmove_start)
-        if bound <= best[1]:
+        # the shift cannot see what the average hides (a load faster than its window): where the inversion
+        # can, it is kept unless the shift's bound is far tighter
+        if bound <= 4 * best[1]:
             best = (inverted, bound, "inverted")
     return best
 
@@ -364,6 +375,8 @@ with the issues that qualify it and whether the figure is clean."""
             resets=acc.resets,
             energy_uncertainty_j=bound if energy is not None else None,
             edges=edges if method == "counter" else None,
+            power_std_w=math.sqrt(max(acc.p_sum2 / acc.p_n - (acc.p_sum / acc.p_n) ** 2, 0.0))
+            if acc.p_n >= 2 else None,
             integrated_uncertainty_j=integ_bound,
             power_correction=correction,
         ),

@@ -65,7 +65,9 @@ class ChannelEnergy(_Model):
     counter's edges were placed (``located``: on the fitted refresh instants; ``bracketed``: between the
     polls around a refresh; ``as_read``). ``integrated_energy_j`` is power integrated over the window, lag
     corrected where power is a moving average (``power_correction``: ``inverted`` or ``half_window_shift``),
-    with its own bound ``integrated_uncertainty_j``. Results written before these fields leave them None.
+    with its own bound ``integrated_uncertainty_j``; ``power_std_w`` is the spread of the power readings (how
+    well readings refreshed every so often sample the load). Results written before these fields leave
+    them None.
     """
 
     channel: str
@@ -82,6 +84,7 @@ class ChannelEnergy(_Model):
     edges: str | None = None
     integrated_uncertainty_j: float | None = None
     power_correction: str | None = None
+    power_std_w: float | None = None  # spread of the power readings in the window
 
 
 class Window(_Model):

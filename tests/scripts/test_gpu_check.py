@@ -71,3 +71,17 @@ def test_gpu_check_fails_a_counter_that_disagrees(gpu_check, tmp_path):
     assert not report["ok"]
     assert report["hand_vs_window"]["ok"]  # the harness reads the counter faithfully...
     assert not all(c["ok"] for c in report["counter_vs_power"])  # ...and the power cross-check catches it
+
+
+def test_a_step_that_breaks_is_reported_and_the_others_still_run(gpu_check, tmp_path, monkeypatch):
+    nvml, rig = fake_rig(gpu_check, {})
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("NVML went away")
+
+    monkeypatch.setattr(gpu_check, "record_sources", broken)
+    with nvml.installed():
+        report = gpu_check.run_checks(rig, tmp_path, quick=True, pytest_gpu=False, runs=False)
+    assert not report["ok"] and report["sources"]["error"] == "RuntimeError: NVML went away"
+    assert report["hand_vs_window"]["ok"] and all(c["ok"] for c in report["counter_vs_power"])
+    assert "| sources | RuntimeError: NVML went away | FAIL |" in (tmp_path / "gpu-check.md").read_text()
