@@ -226,35 +226,83 @@ def open_meter(rig: Rig, power: str = "auto", rate_hz: float = 100.0) -> Any:
     return Meter(samplers, rate_hz=rate_hz, clock=rig.clock, threaded=not rig.simulated).start()
 
 
+class HandPoller:
+    """Reads the counter by hand in a thread as fast as NVML answers, keeping each new value and the instant
+    of the first read that saw it (a refresh, to within one read): the counter's staircase, independently of
+    the harness."""
+
+    def __init__(self, rig: Rig, handle: Any) -> None:
+        self.rig, self.handle = rig, handle
+        self.changes: list[tuple[int, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        nv, clock, last = self.rig.nv, self.rig.clock, None
+        while not self._stop.is_set():
+            value = nv.nvmlDeviceGetTotalEnergyConsumption(self.handle)
+            t = clock.now_ns()
+            if value != last:
+                self.changes.append((t, value / 1000.0))
+                last = value
+            time.sleep(0.0002)
+
+    def __enter__(self) -> "HandPoller":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def energy_at(self, t_ns: int) -> float:
+        """The counter's energy at ``t_ns``: linear between the refreshes around it."""
+        pts = self.changes
+        for (t0, e0), (t1, e1) in zip(pts, pts[1:]):
+            if t0 <= t_ns <= t1:
+                return e0 + (e1 - e0) * (t_ns - t0) / (t1 - t0)
+        raise RuntimeError("the hand reads do not cover the window")
+
+
 def hand_vs_window(rig: Rig, seconds: float) -> dict:
-    """The counter read by hand (fresh, just before the window opens and just after it closes) against the
-    harness's window energy over a GEMM window. The hand reads bracket the window by a read or two before
-    and at most a refresh after: that energy is taken off at the power the counter showed just before
-    (idle) and just after (the next refresh)."""
+    """The counter read by hand against the harness's window energy over a GEMM window. On a GPU a thread
+    reads the counter by hand throughout and the window's edges are interpolated between the refreshes it
+    saw; on a simulated rig the counter is read until it changes just before the window opens and just after
+    it closes, the energy outside the window taken off at the power the counter showed there."""
     handle = rig.handle()
     meter = open_meter(rig)
+    extra: dict[str, Any] = {}
     try:
         rig.wait(1.0, meter)
-        e_idle0, t_idle0 = fresh_counter(rig, handle)
-        rig.wait(0.5, meter)
-        e0, t0 = fresh_counter(rig, handle)
-        idle_w = (e0 - e_idle0) * 1e9 / max(t0 - t_idle0, 1)
-        meter.open_window("gemm")
-        rig.wait(seconds, meter, busy=True)
-        w = meter.close_window("gemm")
-        e1, t1 = fresh_counter(rig, handle)
-        e2, t2 = fresh_counter(rig, handle)
-        after_w = (e2 - e1) * 1e9 / max(t2 - t1, 1)
+        if rig.simulated:
+            e_idle0, t_idle0 = fresh_counter(rig, handle)
+            rig.wait(0.5, meter)
+            e0, t0 = fresh_counter(rig, handle)
+            meter.open_window("gemm")
+            rig.wait(seconds, meter, busy=True)
+            w = meter.close_window("gemm")
+            e1, t1 = fresh_counter(rig, handle)
+            e2, t2 = fresh_counter(rig, handle)
+            idle_w, after_w = (e0 - e_idle0) * 1e9 / max(t0 - t_idle0, 1), (e2 - e1) * 1e9 / max(t2 - t1, 1)
+            before_s, after_s = max(w.t_start_ns - t0, 0) / 1e9, max(t1 - w.t_end_ns, 0) / 1e9
+            hand = e1 - e0 - idle_w * before_s - after_w * after_s
+            extra = {"hand_raw_j": e1 - e0, "before_s": before_s, "after_s": after_s}
+        else:
+            with HandPoller(rig, handle) as poller:
+                time.sleep(0.5)
+                meter.open_window("gemm")
+                rig.wait(seconds, meter, busy=True)
+                w = meter.close_window("gemm")
+                time.sleep(0.5)
+            hand = poller.energy_at(w.t_end_ns) - poller.energy_at(w.t_start_ns)
+            extra = {"hand_changes": len(poller.changes)}
     finally:
         meter.stop()
         for s in [c.sampler for c in meter.channels]:
             s.close()
-    before_s, after_s = max(w.t_start_ns - t0, 0) / 1e9, max(t1 - w.t_end_ns, 0) / 1e9
-    hand = e1 - e0 - idle_w * before_s - after_w * after_s
     rel = (w.energy_j - hand) / hand
     return {"window_s": w.duration_s, "window_j": w.energy_j, "window_bound_j": w.energy_uncertainty_j,
-            "edges": w.channels[0].edges, "hand_j": hand, "hand_raw_j": e1 - e0, "before_s": before_s,
-            "after_s": after_s, "idle_w": idle_w, "after_w": after_w, "relative_difference": rel,
+            "edges": w.channels[0].edges, "hand_j": hand, **extra, "relative_difference": rel,
             "limit": HAND_TOLERANCE, "ok": abs(rel) <= HAND_TOLERANCE}
 
 
@@ -414,12 +462,14 @@ def main(argv: list[str] | None = None) -> int:
     import pynvml
 
     from bench.devices import open_device
+    from bench.samplers.nvml import resolve_handle
 
     device = open_device(args.device)
+    identity = device.identity()
     pynvml.nvmlInit()
     try:
-        index = pynvml.nvmlDeviceGetIndex(pynvml.nvmlDeviceGetHandleByUUID(device.identity()["uuid"]))
-        rig = Rig(pynvml, index=index, device=args.device, identity=device.identity(),
+        handle, _ = resolve_handle(pynvml, int(args.device.split(":")[1]), identity)
+        rig = Rig(pynvml, index=pynvml.nvmlDeviceGetIndex(handle), device=args.device, identity=identity,
                   busy=gemm_load(args.device))
         report = run_checks(rig, args.out, quick=args.quick, pytest_gpu=not args.no_pytest, runs=not args.no_runs)
     finally:
