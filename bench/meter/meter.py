@@ -23,17 +23,16 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.clock import Clock, MonotonicClock
 from bench.errors import BenchError, SamplerError, SamplerTimeout, StorageError
-from bench.meter.lag import lag_s
+from bench.meter.assemble import Burst, Closing, assemble, open_accs, settle_ns
 from bench.meter.protocol import NullMeter, WindowMeter  # noqa: F401 - the meter's public names
 from bench.meter.schedule import PollSchedule
-from bench.meter.windows import ChannelState, WindowAcc, channel_energy
-from bench.result.model import Issue, Window
+from bench.meter.windows import ChannelState, WindowAcc
+from bench.result.model import Window
 from bench.result.trace import TraceWriter
 from bench.samplers.base import Reading, Sampler, finite_or_none
 
@@ -44,9 +43,6 @@ log = logging.getLogger(__name__)
 MAX_POWER_W = 1e6
 MAX_COUNTER_J = 1e18
 MAX_RATE_HZ = 10000.0  # the fastest polling rate the meter accepts
-SETTLE_MAX_S = 1.0  # the longest a close waits for the refreshes that place its edges
-BURST_MAX_S = 0.25  # the longest burst of reads after an edge, to locate a counter's next two refreshes
-BURST_SPACING_S = 0.001  # reads in a burst at most this often (a tenth of NVML's 10 ms counter period)
 
 
 def check_rate(rate_hz: float) -> float:
@@ -55,30 +51,6 @@ def check_rate(rate_hz: float) -> float:
     if not 0 < rate <= MAX_RATE_HZ:
         raise ValueError(f"rate must be in (0, {MAX_RATE_HZ:g}] Hz, got {rate_hz}")
     return rate
-
-
-@dataclass
-class Burst:
-    """Reads at ``spacing_ns`` after an edge until each counter in ``start`` (channel -> its change count when
-    the burst began) has changed twice, or ``until_ns``: where the meter reads a counter no faster than it
-    refreshes, this locates the refreshes around the edge."""
-
-    until_ns: int
-    spacing_ns: int
-    next_ns: int
-    start: dict[str, int]
-
-
-@dataclass
-class Closing:
-    """A window whose closing edge read is taken, waiting (until ``deadline_ns``) for the refreshes that
-    place its edges."""
-
-    name: str
-    accs: dict[str, WindowAcc]
-    deadline_ns: int
-    future: Future | None = None
-    window: Window | None = None
 
 
 class Meter:
@@ -297,26 +269,9 @@ class Meter:
     def _open_window(self, name: str) -> None:
         if name in self._open:
             raise ValueError(f"window {name!r} is already open")
-        now = self.clock.now_ns()
-        accs = {}
-        for ch in self.channels:  # seed each window with the edge sample just taken
-            acc = WindowAcc(t_start=ch.last_t if ch.last_t is not None else now, invalid=ch.invalid)
-            if ch.last_raw is not None:
-                acc.counter_start = acc.counter_last = ch.last_raw + ch.offset_j
-            if ch.last_t is not None:
-                acc.last_t, acc.samples = ch.last_t, 1
-                if ch.last_p is not None and ch.last_t == ch.last_p_t:
-                    acc.last_p, acc.last_p_t = ch.last_p, ch.last_t
-                    acc.has_power, acc.peak_w = True, ch.last_p
-                    acc.first_p = ch.last_p
-            inv = ch.inverter
-            if inv is not None and inv.last_p is not None:
-                acc.vstart = acc.vlast = inv.energy_j
-                acc.vmove_start = inv.movement_w
-                acc.head_end_ns = acc.t_start + int(lag_s(inv.window_s, inv.period_ns / 1e9) * 1e9)
-                acc.after_window_ns = acc.t_start + int(inv.window_s * 1e9)
-            ch.add_edges(acc, False, acc.t_start)
-            accs[ch.name] = acc
+        accs = open_accs(self.channels, self.clock.now_ns())
+        for ch in self.channels:
+            ch.add_edges(accs[ch.name], False, accs[ch.name].t_start)
         self._open[name] = accs
         self._start_burst()
 
@@ -332,26 +287,13 @@ class Meter:
             if ch.inverter is not None:
                 acc.vmove_end = ch.inverter.movement_w
             ch.add_edges(acc, True, acc.last_t if acc.last_t is not None else acc.t_start)
-            wait_ns = max(wait_ns, self._settle_ns(ch))
+            wait_ns = max(wait_ns, settle_ns(ch, self.period_ns, self.read_timeout_s))
         self._start_burst()
         if self._burst is not None:
             wait_ns = max(wait_ns, self._burst.until_ns - self.clock.now_ns())
         closing = Closing(name, accs, self.clock.now_ns() + wait_ns)
         self._closing.append(closing)
         return closing
-
-    def _settle_ns(self, ch: ChannelState) -> int:
-        """How long a close may wait for this channel's refreshes: none where the reads cannot locate them."""
-        periods = []
-        if ch.stairs is not None:
-            periods.append(ch.stairs.period_ns())
-        if ch.inverter is not None:
-            periods.append(ch.inverter.stairs.period_ns())
-        located = [p for p in periods if p is not None]
-        if not located:
-            return 0
-        limit = min(SETTLE_MAX_S, self.read_timeout_s / 2) * 1e9
-        return int(min(3 * max(located) + 3 * self.period_ns, limit))
 
     def _settle_closes(self, force: bool = False, until: Closing | None = None) -> bool:
         """Finish every closing window whose edges are placed (or whose deadline passed); True when ``until``
@@ -377,43 +319,7 @@ class Meter:
 
     def _finish(self, closing: Closing) -> Window:
         """Turn a closed window's accumulators into the window's figures and issues."""
-        name, accs = closing.name, closing.accs
-        t_start = min(a.t_start for a in accs.values())
-        t_end = max((a.last_t for a in accs.values() if a.last_t is not None), default=self.clock.now_ns())
-        duration_s = max(t_end - t_start, 0) / 1e9
-        channels, issues = [], []
-        total: float | None = 0.0
-        bound: float | None = 0.0
-        peak: float | None = None
-        clean = True
-        for ch in self.channels:
-            acc = accs[ch.name]
-            ce, ch_issues, ch_clean = channel_energy(ch, acc, duration_s, name, self.gap_ns)
-            channels.append(ce)
-            issues.extend(ch_issues)
-            clean = clean and ch_clean
-            total = None if (total is None or ce.energy_j is None) else total + ce.energy_j
-            bound = None if (bound is None or ce.energy_uncertainty_j is None) else bound + ce.energy_uncertainty_j
-            if ce.peak_power_w is not None:
-                peak = ce.peak_power_w if peak is None else peak + ce.peak_power_w
-        if self.error is not None:
-            code = "sampler_error" if isinstance(self.error, SamplerError) else "storage_error"
-            issues.append(Issue(code=code, message=str(self.error), window=name, severity="error"))
-            clean = False
-        window = Window(
-            name=name,
-            t_start_ns=t_start,
-            t_end_ns=t_end,
-            duration_s=duration_s,
-            energy_j=total,
-            mean_power_w=(total / duration_s) if (total is not None and duration_s > 0) else None,
-            peak_power_w=peak,
-            samples=sum(c.samples for c in channels),
-            channels=channels,
-            issues=issues,
-            clean=clean,
-            energy_uncertainty_j=bound if total is not None else None,
-        )
+        window = assemble(closing.name, closing.accs, self.channels, self.gap_ns, self.error, self.clock.now_ns())
         self.windows.append(window)
         return window
 
@@ -504,20 +410,11 @@ class Meter:
 
     def _start_burst(self) -> None:
         """After an edge read: read quickly for a moment where a counter is read no faster than it refreshes."""
-        start = {ch.name: ch.stairs.changes for ch in self.channels
-                 if ch.stairs is not None and ch.stairs.period_ns() is None}
-        if not start or self.error is not None:
-            return
-        now = self.clock.now_ns()
-        spacing = int(max(BURST_SPACING_S * 1e9, 1))
-        until = now + int(min(BURST_MAX_S, self.read_timeout_s / 4) * 1e9)
-        self._burst = Burst(until, spacing, now + spacing, start)
+        if self.error is None:
+            self._burst = Burst.after_edge(self.channels, self.clock.now_ns(), self.read_timeout_s) or self._burst
 
     def _burst_done(self, burst: Burst) -> bool:
-        if self.clock.now_ns() >= burst.until_ns:
-            return True
-        return all(ch.stairs is not None and ch.stairs.changes - burst.start[ch.name] >= 2
-                   for ch in self.channels if ch.name in burst.start)
+        return burst.done(self.channels, self.clock.now_ns())
 
     def stats(self) -> dict[str, Any]:
         """Samples taken, polls, the achieved rate (Hz), the median and p99 poll interval (s), and how the reads

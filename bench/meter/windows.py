@@ -273,7 +273,7 @@ def counter_figure(ch: ChannelState, acc: WindowAcc, duration_s: float) -> tuple
 
 def averaged_figure(ch: ChannelState, acc: WindowAcc, duration_s: float) -> tuple[float, float, str] | None:
     """Averaged power integrated with its lag corrected (J), its bound (J) and the correction used: the
-    inversion where its edges were placed, or the half-window shift, whichever states the tighter bound."""
+    inversion where the reads see the refreshes and its edges were placed, else the half-window shift."""
     inv = ch.inverter
     if inv is None or acc.last_p is None:
         return None
@@ -291,10 +291,9 @@ def averaged_figure(ch: ChannelState, acc: WindowAcc, duration_s: float) -> tupl
         inverted, bound = placed(acc.vedge_start, acc.vedge_end, acc.vlast - acc.vstart, duration_s,
                                  inv.period_ns / 1e9)
         bound += inv.budget_j + MODEL_ERROR * window * (acc.vmove_end - acc.vmove_start)
-        # the shift cannot see what the average hides (a load faster than its window): where the inversion
-        # can, it is kept unless the shift's bound is far tighter
-        if bound <= 4 * best[1]:
-            best = (inverted, bound, "inverted")
+        # the shift cannot see what the average hides (a load faster than its window, a step at an edge):
+        # where the reads allow the inversion, it is the figure
+        best = (inverted, bound, "inverted")
     return best
 
 
