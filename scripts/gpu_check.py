@@ -351,7 +351,8 @@ def run_pytest(out: Path, timeout_s: float = 240) -> dict:
 
 def standard_runs(out: Path, device: str, timeout_s: float = 330) -> dict:
     """``bench run`` of the standard gemm (bf16) and llm-decode workloads, bounded in time."""
-    args = ["run", "--device", device, "--workload", "gemm", "--workload", "llm-decode", "--dtype", "bf16",
+    args = ["run", "--device", device, "--workload", "gemm", "--workload", "llm-decode", "--preset", "standard",
+            "--dtype", "bf16",
             "--rate", "100", "--idle", "5", "--warmup-max", "20", "--repeats", "3", "--duration", "10",
             "--out", str(out / "runs"), "--name", "standard", "--quiet"]
     cmd = [sys.executable, "-m", "bench", *args]
