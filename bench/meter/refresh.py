@@ -327,7 +327,13 @@ def edge_energy(events: list[tuple[int, int, float]], t_ns: int, grid: Grid | No
             extra = (v2 - v1) * split_block(p_prev, p_blk, p_next, f)
             levels = [p for p in (p_prev, p_blk, p_next) if p is not None]
             spread = max(abs(p - p_blk) for p in levels)
-            model = f * (1 - f) * (r2 - r1) / 1e9 * spread
+            block_s = (r2 - r1) / 1e9
+            around = [p for p in (p_prev, p_next) if p is not None]
+            if around and not min(around) <= p_blk <= max(around):
+                # a burst (or dip) inside the block: its excess over the nearer level may lie on either side
+                model = max(f, 1 - f) * block_s * min(abs(p_blk - p) for p in around)
+            else:  # a step inside the block, anywhere: the split is off by at most f (1 - f) of it
+                model = f * (1 - f) * block_s * spread
             # a refresh placed off by u moves the estimate by the power around it (a counter's increments are
             # then spread over the wrong span); a virtual point is rebuilt for its own instant, so only a
             # change of power around it moves it
