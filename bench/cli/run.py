@@ -246,7 +246,10 @@ def _execute_rank(cfg: Any, env: Any, timeout_s: float, quiet: bool, as_json: bo
             print(f"bench: error: {exc}", file=sys.stderr, flush=True)
         else:  # every rank raised the same error: let the one that speaks finish first
             time.sleep(1.0)
-        sys.exit(exc.exit_code)
+        coord.comm.close()
+        # leave without the interpreter's teardown: with a process group just destroyed, torch's collective
+        # threads can abort the process (SIGABRT) while the interpreter unwinds, hiding the exit code
+        _leave(exc.exit_code)
     finally:
         coord.comm.close()
     _report_rank(runner, main, env.local_rank, as_json, lost or coord.comm.lost)

@@ -72,6 +72,25 @@ def quality_line(q: Any) -> str:
     return line
 
 
+def _energy_line(result: Any) -> str:
+    """Where the energy came from and the largest sensor bound of a measured window, relative to its energy."""
+    measured = {"idle"} | {r.window for wl in result.workloads for r in wl.repeats}
+    windows = [w for w in result.windows if w.name in measured]
+    methods = {c.method for w in windows for c in w.channels}
+    averaged = [c for c in result.measurement.channels if str(c.capabilities.get("power")) == "averaged"
+                and not c.capabilities.get("energy_counter")]
+    if averaged:
+        window_s = max(float(c.capabilities.get("power_average_window_s") or 0) for c in averaged)
+        how = f"averaged power ({window_s:g} s moving average), lag corrected"
+    elif methods == {"counter"}:
+        how = "energy counter"
+    else:
+        how = "integrated power" if methods else "none"
+    shares = [w.energy_uncertainty_j / w.energy_j for w in windows
+              if w.energy_uncertainty_j is not None and w.energy_j]
+    return f"energy: {how}" + (f", windows within +/-{max(shares):.2%}" if shares else "")
+
+
 def print_summary(result: Any, folder: Path | None, console: Any) -> None:
     """A readable summary of a result: one row per workload, then the method, the grades and the issues. Every
     string from the result is printed as data (:func:`bench.cli.console.plain`)."""
@@ -103,6 +122,7 @@ def print_summary(result: Any, folder: Path | None, console: Any) -> None:
     lines = [
         f"sampler: {m.sampler} ({', '.join(c.channel for c in m.channels)}), {m.rate_hz:g} Hz requested, "
         f"{_fmt(m.achieved_rate_hz)} Hz achieved, {m.samples} samples",
+        _energy_line(result),
         f"idle baseline: {_fmt(idle.power_w)} W over {_fmt(idle.duration_s)} s" if idle else "idle baseline: none",
         quality_line(q),
     ]

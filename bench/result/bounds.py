@@ -61,6 +61,8 @@ class Capabilities(TypedDict, total=False):
     energy_tolerance: Fraction
     counter_wrap_j: NonNeg | None
     calibrated: bool
+    measured: bool
+    power_update_period_s: NonNeg | None
 
 
 class Params(TypedDict, total=False):

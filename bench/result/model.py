@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bench.errors import ResultError
 from bench.result.bounds import (
+    FIGURE_MAX,
     MAX_CHANNELS,
     Base64,
     Capabilities,
@@ -88,7 +89,17 @@ class Issue(_Model):
 
 
 class ChannelEnergy(_Model):
-    """One channel's share of a window."""
+    """One channel's share of a window.
+
+    ``energy_uncertainty_j`` bounds how far ``energy_j`` can be from the true energy of the window because
+    the sensor is coarse (a counter's refreshes at the edges, averaged power's lag); ``edges`` says how the
+    counter's edges were placed (``located``: on the fitted refresh instants; ``bracketed``: between the
+    polls around a refresh; ``as_read``). ``integrated_energy_j`` is power integrated over the window, lag
+    corrected where power is a moving average (``power_correction``: ``inverted`` or ``half_window_shift``),
+    with its own bound ``integrated_uncertainty_j``; ``power_std_w`` is the spread of the power readings (how
+    well readings refreshed every so often sample the load). Results written before these fields leave
+    them None.
+    """
 
     channel: Name
     energy_j: Real | None
@@ -100,6 +111,11 @@ class ChannelEnergy(_Model):
     max_interval_s: NonNeg | None = None
     gaps: Count = 0
     resets: Count = 0
+    energy_uncertainty_j: NonNeg | None = None
+    edges: Name | None = None
+    integrated_uncertainty_j: NonNeg | None = None
+    power_correction: Name | None = None
+    power_std_w: NonNeg | None = None  # spread of the power readings in the window
 
 
 class Window(_Model):
@@ -116,6 +132,7 @@ class Window(_Model):
     channels: bounded_list(ChannelEnergy, MAX_CHANNELS) = Field(default_factory=list)
     issues: bounded_list(Issue) = Field(default_factory=list)
     clean: bool = True  # no gap, reset or other spoiler inside
+    energy_uncertainty_j: NonNeg | None = None  # bound from the sensors' coarseness, summed over channels
 
 
 class Repeat(_Model):
@@ -135,6 +152,7 @@ class Repeat(_Model):
     energy_per_unit_j: Real | None  # net energy / units
     gross_energy_per_unit_j: Real | None
     clean: bool = True
+    energy_uncertainty_j: NonNeg | None = None  # the window's sensor bound (J); the same for gross and net
 
 
 class Aggregate(_Model):
@@ -148,6 +166,10 @@ class Aggregate(_Model):
     mean_power_w: Stat
     duration_s: Stat
     flops_per_joule: Stat | None = None
+    # the sensors' bound relative to the energy, averaged over the repeats (0.002 = 0.2%): a systematic
+    # part that repeating does not average away, which the CI checks add to the CI's half-width
+    energy_uncertainty_relative: NonNeg | None = None  # of gross energy
+    net_energy_uncertainty_relative: NonNeg | None = None  # of net energy
 
 
 class Latency(_Model):
@@ -234,6 +256,8 @@ class Measurement(_Model):
     interval_p99_s: NonNeg | None = None
     samples: Count = 0
     gap_factor: Positive = 3.0
+    polling: Literal["stratified", "regular"] | None = None  # one read at a random instant of each period, or on a grid
+    polling_seed: Count | None = None
 
 
 class TraceRef(_Model):
@@ -252,6 +276,15 @@ class ValidityCheck(_Model):
     window: Name | None = None
     value: Real | None = None
     limit: Real | None = None
+
+    @field_validator("value", "limit", mode="before")
+    @classmethod
+    def _unrepresentable_is_absent(cls, v: Any) -> Any:
+        """A figure a check derives from extreme inputs (a ratio to a near-zero power) may leave the range a
+        result holds; the verdict is in ``ok``, so such a figure is recorded as absent rather than refused."""
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not (-FIGURE_MAX <= v <= FIGURE_MAX):
+            return None
+        return v
 
 
 class NodeWindow(_Model):

@@ -470,6 +470,7 @@ class Runner:
         m = res.measurement
         m.samples, m.achieved_rate_hz = stats["samples"], stats["achieved_rate_hz"]
         m.interval_p50_s, m.interval_p99_s = stats["interval_p50_s"], stats["interval_p99_s"]
+        m.polling, m.polling_seed = stats.get("polling"), stats.get("polling_seed")
         res.trace = TraceRef(rows=self.meter.writer.rows if self.meter.writer else 0, t0_ns=self.meter.t0_ns)
         try:
             trace_mod.finalize(self.folder)

@@ -13,7 +13,9 @@ so a 24-hour trace replays in bounded memory.
 
 Options: ``trace`` (path, required), ``channel`` (default: the first in the file), ``clock``
 (default monotonic), ``loop`` (restart at the end instead of failing), ``power_only`` (hide the
-counter so the meter must integrate power).
+counter so the meter must integrate power), ``hold`` (each recorded value holds until the next one, as
+a sensor read faster than it refreshes shows it: for traces recorded from real sensors, whose steps
+interpolation would smear).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def _caps_from_meta(meta: Any, power_only: bool) -> Capabilities:
         counter_wrap_j=meta.get("counter_wrap_j"),
         calibrated=False,
         measured=False,
+        power_update_period_s=float(meta.get("power_update_period_s") or 0.0),
     )
 
 
@@ -85,8 +88,10 @@ class ReplaySampler(Sampler):
 
     name = "replay"
 
-    def __init__(self, path: Path, channel: str, caps: Capabilities, clock: Clock, loop: bool, power_only: bool) -> None:
+    def __init__(self, path: Path, channel: str, caps: Capabilities, clock: Clock, loop: bool, power_only: bool,
+                 hold: bool = False) -> None:
         self.path = Path(path)
+        self.hold = hold
         self.source_channel = channel
         self.channel = f"replay:{channel}"
         self.capabilities = caps
@@ -131,7 +136,8 @@ class ReplaySampler(Sampler):
         power_only = str(options.get("power_only", "")).lower() in ("1", "true", "yes")
         caps = _caps_from_meta(channels.get(channel, {}), power_only)
         loop = str(options.get("loop", "")).lower() in ("1", "true", "yes")
-        return [cls(path, channel, caps, options.get("clock") or MonotonicClock(), loop, power_only)]
+        hold = str(options.get("hold", "")).lower() in ("1", "true", "yes")
+        return [cls(path, channel, caps, options.get("clock") or MonotonicClock(), loop, power_only, hold)]
 
     # --- forward cursor over the file ------------------------------------------------------------
 
@@ -186,7 +192,7 @@ class ReplaySampler(Sampler):
             if self._b is None and target > self._a[0]:
                 raise SamplerDeviceLost(f"{self.path}: replay reached the end of the trace")
             a, b = self._a, self._b
-            if b is None or b[0] <= a[0]:
+            if b is None or b[0] <= a[0] or self.hold:
                 r = Reading(energy_j=a[1], power_w=a[2], **a[3])
             else:
                 f = min(max((target - a[0]) / (b[0] - a[0]), 0.0), 1.0)
@@ -199,4 +205,4 @@ class ReplaySampler(Sampler):
     def describe(self) -> dict[str, Any]:
         return {"sampler": self.name, "channel": self.channel, "trace": str(self.path),
                 "source_channel": self.source_channel, "power_only": self.power_only, "loop": self.loop,
-                "method": "replayed trace (quality L0): not a measurement of this run"}
+                "method": "replayed trace (quality L0): not a measurement of this run", "hold": self.hold}

@@ -23,7 +23,7 @@ from bench.analysis.sanity import merge_issues, sanity_issues
 from bench.analysis.scoring.checks import RuleCheck, energy_stat, run_checks, workload_checks, workload_dtype
 from bench.analysis.scoring.footprint import FootprintFactors
 from bench.analysis.scoring.profiles import HardwareProfile, match_profile
-from bench.analysis.scoring.quality import assess_quality, weakest
+from bench.analysis.scoring.quality import assess_quality, ci95_with_sensors, weakest
 from bench.analysis.scoring.standard import Standard, WorkloadRule
 from bench.result.model import Issue, Quality, Result, Stat, ValidityCheck, WorkloadResult
 from bench.version import __version__
@@ -60,6 +60,7 @@ class WorkloadScore(BaseModel):
     ci95_low: float | None = None
     ci95_high: float | None = None
     ci95_relative: float | None = None
+    sensor_uncertainty_relative: float | None = None  # the sensors' bound, added to the CI in the ci95 check
     n: int = 0
     grade: str | None = None  # a letter only where the standard grades; else None and grade_reason says why
     grade_reason: str | None = None
@@ -210,6 +211,7 @@ def score_workload(wl: WorkloadResult, rule: WorkloadRule | None, profile: Profi
         band = _metric(ws, rule, energy_stat(wl, rule.basis), wl.flops_per_unit)  # type: ignore[arg-type]
         if band is None:
             ws.grade_reason = ws.warnings[-1] if ws.warnings else "no value to grade"
+        ws.sensor_uncertainty_relative = ci95_with_sensors(wl.aggregate, rule.basis)[1] or None
         ref = rule.reference_parameters
         if ref and wl.parameters and not (1 / PARAMETER_TOLERANCE <= wl.parameters / ref <= PARAMETER_TOLERANCE):
             ws.warnings.append(f"bands assume about {ref:.3g} parameters ({rule.reference}); "
