@@ -149,6 +149,32 @@ class IdleBaseline(_Model):
     power_w: float | None  # mean idle power
     power_std_w: float | None = None  # spread of 1 s block means: stability of the baseline
     clean: bool = True
+    measured_in: str | None = None  # None: in this run; else the folder name of the run that measured it (a sweep)
+
+
+class DeviceSetting(_Model):
+    """The device setting a run was measured at, when a sweep set one. A None figure was left as found
+    (``original_*``); ``baseline`` marks the sweep's point that changed nothing."""
+
+    power_limit_w: float | None = None
+    sm_clock_mhz: float | None = None  # SM clocks locked to this one clock
+    original_power_limit_w: float | None = None
+    original_sm_clock_lock: list[int] | None = None  # [min, max] MHz; None: no lock (or none readable)
+    sweep_id: str | None = None
+    point: str | None = None  # the point's label in its sweep
+    baseline: bool = False
+
+    def text(self) -> str:
+        """The setting in words: ``power limit 250 W, SM clocks 1410 MHz`` or ``as found (power limit 300 W)``."""
+        parts = []
+        if self.power_limit_w is not None:
+            parts.append(f"power limit {self.power_limit_w:g} W")
+        if self.sm_clock_mhz is not None:
+            parts.append(f"SM clocks {self.sm_clock_mhz:g} MHz")
+        if parts:
+            return ", ".join(parts)
+        found = f"power limit {self.original_power_limit_w:g} W" if self.original_power_limit_w is not None else ""
+        return f"as found ({found})" if found else "as found"
 
 
 class QualityAspect(_Model):
@@ -310,6 +336,7 @@ class Result(_Model):
     trace: TraceRef = Field(default_factory=TraceRef)
     validity: list[ValidityCheck] | None = None
     distributed: Distributed | None = None  # multi-device / multi-node runs only
+    setting: DeviceSetting | None = None  # the power limit / clocks a sweep set for this run
     integrity: Integrity | None = None
 
     def workload(self, name: str) -> WorkloadResult:
