@@ -74,6 +74,11 @@ def print_summary(result: Any, folder: Path | None, console: Any) -> None:
         f"idle baseline: {_fmt(idle.power_w)} W over {_fmt(idle.duration_s)} s" if idle else "idle baseline: none",
         f"quality: L{q.level} ({q.label})" if q else "quality: not assessed",
     ]
+    if idle is not None and getattr(idle, "measured_in", None):
+        lines[1] += f", measured once for the sweep in {idle.measured_in}"
+    setting = getattr(result, "setting", None)
+    if setting is not None:
+        lines.insert(0, f"setting: {setting.text()} (sweep {str(setting.sweep_id or '?')[:12]}, point {setting.point})")
     if result.reason:
         lines.append(f"reason: {result.reason}")
     for issue in result.issues:
@@ -108,11 +113,15 @@ def _unfinished(folder: Path, result: Any) -> str | None:
 @click.argument("result_path", metavar="RESULT", type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print result.json as it is.")
 def show(result_path: Path, as_json: bool) -> None:
-    """Summarise a result folder (or result.json)."""
+    """Summarise a result folder (or result.json), or a sweep folder (its frontier and recommendations)."""
     from bench.cli.console import console as wide_console
     from bench.result.io import load_result
     from bench.result.model import RESULT_FILE
+    from bench.result.sweep import is_sweep
 
+    if is_sweep(result_path):  # a sweep folder: its points, frontier and recommendations
+        _show_sweep(result_path, as_json)
+        return
     result = load_result(result_path)
     folder = result_path if result_path.is_dir() else result_path.parent
     if as_json:
@@ -123,6 +132,20 @@ def show(result_path: Path, as_json: bool) -> None:
     why = _unfinished(folder, result)
     if why:
         console.print(f"warning: {why}", markup=False)
+        raise SystemExit(1)
+
+
+def _show_sweep(path: Path, as_json: bool) -> None:
+    from bench.cli.console import console as wide_console
+    from bench.cli.sweep_view import print_sweep, sweep_json
+    from bench.result.sweep import load_sweep
+
+    folder, record = load_sweep(path)
+    if as_json:
+        click.echo(sweep_json(folder))
+    else:
+        print_sweep(folder, wide_console())
+    if record.status == "running":
         raise SystemExit(1)
 
 
