@@ -106,3 +106,24 @@ def test_accuracy_window_energy_with_counter_is_near_exact(accuracy):
             assert e["methods"] == ["integrated_power"]
     for w in report["windows"]:
         assert w["exact_j"] > 0 and 0.3 < w["duration_s"] < 2.0
+
+
+def test_sweep_accuracy_sweeps_the_simulated_board_and_sets_the_model_beside_it():
+    """Also the end-to-end check of the example plugin's DVFS board under a real sweep: the cap holds the power and
+    the board's slower clock stretches the windows as its model says."""
+    from tests.support.acme import ensure_acme_installed
+
+    ensure_acme_installed()
+    report, table = run_script("sweep_accuracy.py")
+    assert report["benchmark"] == "sweep_accuracy" and report["status"] == "complete" and report["restored"]
+    (row,) = report["rows"]
+    model, measured, base = row["model"], row["measured"], report["baseline"]
+    assert row["cap_w"] == 100.0 and model["clock_mhz"] == 650 and model["power_w"] <= 100.0
+    assert measured["power_w"] <= 100.0 * 1.05 < 200.0 < base["power_w"]  # the cap acts on average power
+    assert abs(measured["clock_mhz"] - 650) < 25
+    # the same host compute per window takes the board 2.2x longer at 650 MHz than at 1800 MHz (how many steps
+    # the host fits in a window varies with its load; the board's pace does not)
+    assert measured["window_stretch"] > 1.6 * base["window_stretch"]
+    assert abs(measured["window_stretch"] / model["window_stretch"] - 1) < 0.25
+    assert finite(measured["saving"]) and finite(measured["slowdown"])
+    assert "| 100 | 650 / " in table

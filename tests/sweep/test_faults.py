@@ -27,13 +27,14 @@ def acme():
 
 @pytest.fixture
 def board(acme, tmp_path, state_dir, monkeypatch):
-    """Start a simulated Acme board (its driver a process of its own) under ``name``; with ``dvfs`` its power
-    follows the cap, else it draws 250 W. Returns the board's folder; ACME_SYSFS points at the last one."""
+    """Start a simulated Acme board (its driver a process of its own) under ``name``, drawing 250 W whatever its
+    settings (the DVFS board is benchmarks/sweep_accuracy.py's). Returns the board's folder; ACME_SYSFS points at
+    the last one."""
     started = []
 
-    def start(name: str = "acme", dvfs: bool = False):
+    def start(name: str = "acme"):
         root = tmp_path / name
-        args = [sys.executable, "-m", "bench_plugin_acme.fake", str(root)] + ([] if dvfs else ["250"])
+        args = [sys.executable, "-m", "bench_plugin_acme.fake", str(root), "250"]
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         started.append(proc)
         assert "simulating an Acme A1" in proc.stdout.readline()
@@ -74,11 +75,11 @@ def wait_for_capped_window(proc, board, folder, label, timeout=120):
     raise AssertionError(f"the sweep never reached {label}'s measured windows")
 
 
-@pytest.mark.slow  # a real process, signalled: a sweep of two points, about 10 s each
+@pytest.mark.slow  # a real process, signalled in its second point: about 10 s each
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_finishes_the_window_and_puts_the_original_limit_back(board, tmp_path, signum):
     acme0 = board()
-    proc = sweep(tmp_path, "sig", duration="0.6")
+    proc = sweep(tmp_path, "sig", duration="0.6", repeats="4")
     wait_for_capped_window(proc, acme0, tmp_path / "sig", "01-200W")
     assert cap_uw(acme0) == 200_000_000 and len(st.entries()[0]) == 1
     proc.send_signal(signum)
@@ -89,8 +90,9 @@ def test_a_signal_finishes_the_window_and_puts_the_original_limit_back(board, tm
     assert record.status == "interrupted" and record.restored.ok
     assert [p.status for p in record.points] == ["complete", "interrupted", "skipped"]
     point = load_result(folder / "01-200W")
-    assert point.status == "interrupted" and len(point.workload("gemm").repeats) == 1  # the window it was in
-    assert point.workload("gemm").repeats[0].duration_s >= 0.6
+    repeats = point.workload("gemm").repeats
+    assert point.status == "interrupted" and 1 <= len(repeats) < 4  # it stopped after the window it was in...
+    assert all(r.duration_s >= 0.6 and r.clean for r in repeats)  # ... which it finished
     assert "original settings put back: put back power limit 300 W" in out
 
 
@@ -120,22 +122,3 @@ def test_after_sigkill_run_warns_and_restore_puts_the_limit_back(board, tmp_path
     assert cap_uw(acme0) == ORIGINAL_UW and st.entries() == ([], [])
     assert st.left_in_force("acme:0") == []  # what the next run checks: nothing to warn about
     assert load_sweep(tmp_path / "killed")[1].status == "running"  # the record says it never finished
-
-
-@pytest.mark.slow  # the simulated board works the host's compute at its clock: a capped window takes ~3x longer
-def test_the_simulated_board_responds_to_the_cap(board, tmp_path, cli):
-    """The DVFS board: power held under the cap, and the work slows as the clock falls (bench_plugin_acme.dvfs)."""
-    acme0 = board(dvfs=True)
-    res = cli("sweep", "--device", "acme:0", "--workload", "gemm", "--preset", "smoke", "--power-limits", "100",
-              "--idle", "0.3", "--duration", "0.3", "--repeats", "3", "--warmup-min", "0", "--warmup-max", "0",
-              "--quiet", "--out", str(tmp_path), "--name", "dvfs")
-    assert res.code == 0, res.output
-    out = res.out
-    folder, record = load_sweep(tmp_path / "dvfs")
-    base, capped = (load_result(folder / p.label).workload("gemm") for p in record.points)
-    assert capped.aggregate.mean_power_w.mean <= 100.0 * 1.05  # the cap acts on average power
-    assert base.aggregate.mean_power_w.mean > 200.0  # busy at the top clock: well above the cap
-    time_per_unit = [sum(r.duration_s for r in w.repeats) / sum(r.units for r in w.repeats) for w in (base, capped)]
-    assert time_per_unit[1] > 1.3 * time_per_unit[0]  # at 650 MHz the model works 2.2x slower than at 1800 MHz
-    assert cap_uw(acme0) == ORIGINAL_UW
-    assert "recommended (lowest energy)" in out

@@ -5,14 +5,15 @@ power cap or a clock lock slow them down as it would on the board, the device ba
 work it submits to the board, and the simulated driver (:mod:`bench_plugin_acme.fake`, DVFS mode) executes it at
 its clock:
 
-- **submitting**: while the host computes, each second of it is ``HOST_TO_BOARD`` (1.25) seconds of board work at
+- **submitting**: while the host computes, each second of it is ``HOST_TO_BOARD`` (2) seconds of board work at
   the board's top clock. A daemon thread looks every 10 ms: the host is computing when a thread of this process
   (the runner's, torch's) is running or waiting for a CPU (state ``R`` in ``/proc/self/task/*/stat``); through an
   idle window every thread sleeps. Waiting for a CPU counts, so a host shared with other processes does not
   make the board look idle. The board is thus the slower of the two, as an accelerator is for compute-bound
-  work: during a window its queue never runs dry, its clock sets the pace, and a slower clock shows as a longer
-  window for the same steps. The total is posted as ``sim_work_submitted_us``, in microseconds; the driver keeps
-  the board busy while ``sim_work_done_us`` is behind.
+  work: during a window its queue never runs dry and its clock sets the pace. A window of ``--duration`` s of
+  host compute lasts ``2 x duration / speed(clock)``: a slower clock stretches it in proportion, which is how a
+  cap shows as lower throughput. The total is posted as ``sim_work_submitted_us``, in microseconds; the driver
+  keeps the board busy while ``sim_work_done_us`` is behind.
 - **synchronising**: ``AcmeDevice.synchronize()`` posts the last work and waits until the board has done it, as
   ``torch.cuda.synchronize()`` waits for queued kernels. At the top clock the board keeps up with the host and
   the wait is short; at a lower clock the board falls behind and the wait stretches the window in proportion:
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 
 POST_PERIOD_S = 0.01
 DONE_SLACK_US = 1000  # synchronize() returns once the board is within this much work of the target
-HOST_TO_BOARD = 1.25  # seconds of board work (at its top clock) per second the host computes
+HOST_TO_BOARD = 2.0  # seconds of board work (at its top clock) per second the host computes
 STALE_S = 2.0  # the driver has not advanced its queue for this long: it is gone
 
 
