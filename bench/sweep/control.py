@@ -151,14 +151,15 @@ class Settings:
         return out
 
     def check_permission(self) -> None:
-        """Fail now, before anything is measured, if the settings cannot be changed: writes what is already
-        in force (a power limit set to itself; clocks reset only where no lock can have been set)."""
+        """Fail now, before anything is measured, if the settings cannot be changed: writes what is in force (a
+        power limit set to itself, a lock to itself). Where no lock shows, the clocks are reset: a no-op where the
+        backend can see there is none, and where it cannot (NVML), what restoring would do anyway."""
         if self.power is not None and self.original_power_w is not None:
             self.power.set_power_limit_w(self.original_power_w)
         if self.clocks is not None:
             if self.original_lock is not None:
                 self.clocks.lock_sm_clocks(self.original_lock.min_mhz, self.original_lock.max_mhz)
-            elif self.lock_readable:
+            else:
                 self.clocks.reset_sm_clocks()
 
     # --- changing -----------------------------------------------------------------------------

@@ -76,12 +76,14 @@ def test_sweep_measures_each_point_at_its_setting_and_puts_the_originals_back(cl
     assert "sweep s: graded at 00-as-found, as found (power limit 700 W)" in score.out
 
 
-def test_without_root_one_line_and_nothing_measured_or_changed(cli, tmp_path, state_dir):
+@pytest.mark.parametrize("option,value,what", [("--power-limits", "300", "setting the power limit"),
+                                               ("--sm-clocks", "1410", "resetting the SM clocks")])
+def test_without_root_one_line_and_nothing_measured_or_changed(cli, tmp_path, state_dir, option, value, what):
     nvml = FakeNvml([FakeGpu(H100, power=250.0)])  # a normal user
     with fake_gpus(nvml):
-        res = cli(*sweep_args(tmp_path, "s", "--power-limits", "300"))
+        res = cli(*sweep_args(tmp_path, "s", option, value))
     assert res.code == 1
-    assert res.err.strip() == ("bench: error: cuda:0: setting the power limit needs root: NVML lets only root change "
+    assert res.err.strip() == (f"bench: error: cuda:0: {what} needs root: NVML lets only root change "
                                "a GPU's power limit or clocks (run it with sudo, or ask an administrator)")
     assert not (tmp_path / "s").exists() and st.entries() == ([], []) and nvml.refcount == 0
 
