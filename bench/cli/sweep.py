@@ -55,10 +55,11 @@ class Fraction(click.ParamType):
             return value
         from bench.sweep.config import SweepConfig, parse_fraction
 
+        option = param.opts[0] if param is not None else "--max-slowdown"
         try:
-            number = parse_fraction(str(value), param.opts[0] if param is not None else "--max-slowdown")
+            number = parse_fraction(str(value), option)
         except UsageError as exc:
-            self.fail(str(exc).split(": ", 1)[-1] if ": " in str(exc) else str(exc), param, ctx)
+            self.fail(str(exc).removeprefix(f"{option}: "), param, ctx)
         problem = SweepConfig.field_problem("max_slowdown", number)
         if problem:
             self.fail(f"{problem} (got {value})", param, ctx)

@@ -152,6 +152,6 @@ def parse_fraction(text: str, option: str = "--max-slowdown") -> float:
     if m.group(2):
         value /= 100
     elif value >= 1:
-        raise UsageError(f"{option} {raw} would be {value:.0%}; write {raw}% for {raw} percent, or a fraction "
+        raise UsageError(f"{option}: {raw} would be {value:.0%}; write {raw}% for {raw} percent, or a fraction "
                          "such as 0.05")
     return value
