@@ -78,3 +78,18 @@ class SamplerDeviceLost(SamplerError):
 
 class SamplerTimeout(SamplerError):
     """A read did not return within its time limit."""
+
+
+# --- control errors: what changing a device's power limit or clocks can fail with ---------------
+
+
+class ControlError(BenchError):
+    """A device setting (power limit, locked clocks) could not be read, changed or put back."""
+
+
+class ControlNotSupported(ControlError):
+    """The device, its driver or the backend cannot change this setting."""
+
+
+class ControlNoPermission(ControlError):
+    """Changing the setting needs a privilege this process lacks; the message names the privilege."""

@@ -25,6 +25,7 @@ from bench.result.model import (
     Aggregate,
     ChannelEnergy,
     ChannelInfo,
+    DeviceSetting,
     IdleBaseline,
     Issue,
     Measurement,
@@ -223,8 +224,10 @@ def write_result_folder(folder: Path | str, gross_per_unit_j: list[float], *, de
                 idle_s: float = 5.0, warmup_s: float = 4.0, rate_hz: float = 10.0, quality_level: int | None = 2,
                 extra_workloads: list[dict[str, Any]] | None = None, ripple_w: float = 3.0,
                 trace: bool = True, run_id: str | None = None, settings: dict[str, Any] | None = None,
-                idle_std_w: float | None = 0.5) -> Path:
-    """A sealed result folder whose repeats have exactly the given gross J/unit. Returns the folder."""
+                idle_std_w: float | None = 0.5, durations_s: list[float] | None = None,
+                setting: DeviceSetting | None = None) -> Path:
+    """A sealed result folder whose repeats have exactly the given gross J/unit (and, with ``durations_s``, each
+    its own duration; ``setting``: the device setting a sweep recorded). Returns the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     windows = [_segment_window("idle", 0.0, idle_s, idle_w, rate_hz)]
@@ -240,12 +243,13 @@ def write_result_folder(folder: Path | str, gross_per_unit_j: list[float], *, de
         t += warmup_s
         repeats = []
         for r, g in enumerate(values, 1):
-            power = g * units / duration_s
-            win = _segment_window(f"{name}/repeat.{r}", t, t + duration_s, power, rate_hz)
+            d = durations_s[r - 1] if durations_s and spec is specs[0] else duration_s
+            power = g * units / d
+            win = _segment_window(f"{name}/repeat.{r}", t, t + d, power, rate_hz)
             windows.append(win)
-            segments.append((t, t + duration_s, power))
+            segments.append((t, t + d, power))
             repeats.append(repeat_figures(r, win, units, units // 2, idle_w))
-            t += duration_s
+            t += d
         cfg = {"dtype": spec.get("dtype", dtype), "preset": spec.get("preset", preset)}
         resolved = {"dtype": cfg["dtype"], **({"batch_size": spec["batch"]} if spec.get("batch") else {}),
                     **(spec.get("settings") or {})}
@@ -269,8 +273,33 @@ def write_result_folder(folder: Path | str, gross_per_unit_j: list[float], *, de
                                 rate_hz=rate_hz, achieved_rate_hz=rate_hz, samples=rows),
         idle=IdleBaseline(window="idle", duration_s=idle_s, energy_j=idle_w * idle_s, power_w=idle_w,
                           power_std_w=idle_std_w),
-        workloads=workloads, windows=windows, quality=quality,
+        workloads=workloads, windows=windows, quality=quality, setting=setting,
         trace=TraceRef(rows=rows, t0_ns=T0_NS) if trace else TraceRef(path="trace.parquet"),
     )
     write_result(result, folder)
+    return folder
+
+
+def write_sweep_folder(folder: Path | str, points: list[tuple[float | None, list[float], list[float]]], *,
+                       units: int = 1000, max_slowdown: float = 0.05, original_w: float = 700.0,
+                       status: str = "complete") -> Path:
+    """A sweep folder of power-limit points, each ``(watts or None for the baseline, gross J/unit per repeat,
+    duration s per repeat)``: sealed point results recording their setting, and sweep.json. Returns the folder."""
+    from bench.result.sweep import SweepPoint, SweepRecord, SweepRestore, write_sweep
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    record = SweepRecord(sweep_id="sweep-0001", created_utc="2026-01-15T12:00:00+00:00", status=status,
+                         device={"spec": "cuda:0", "name": H100}, original={"power_limit_w": original_w},
+                         config={"max_slowdown": max_slowdown, "metric": "gross"},
+                         restored=SweepRestore(ok=True, detail=f"put back power limit {original_w:g} W"))
+    for i, (watts, energy, durations) in enumerate(points):
+        label = f"{i:02d}-{'as-found' if watts is None else f'{watts:g}W'}"
+        setting = DeviceSetting(power_limit_w=watts, original_power_limit_w=original_w, sweep_id=record.sweep_id,
+                                point=label, baseline=watts is None)
+        write_result_folder(folder / label, energy, durations_s=durations, units=units, setting=setting,
+                            run_id=f"point-{i:04d}")
+        record.points.append(SweepPoint(index=i, label=label, folder=label, baseline=watts is None,
+                                        power_limit_w=watts, status="complete", run_id=f"point-{i:04d}"))
+    write_sweep(record, folder)
     return folder

@@ -21,6 +21,7 @@ LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 # command name -> (module, attribute, one-line help). Modules are imported lazily.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("bench.cli.run", "run", "Measure workloads on a device and write a result folder."),
+    "sweep": ("bench.cli.sweep", "sweep", "Measure at several power limits or clocks: the energy-time frontier."),
     "list": ("bench.cli.listing", "list_group", "List workloads, samplers, devices, profiles, standards."),
     "show": ("bench.cli.show", "show", "Summarise a result folder."),
     "schema": ("bench.cli.show", "schema", "Print the JSON schema of result.json."),

@@ -103,7 +103,7 @@ def run(**kw: Any) -> None:
         sys.exit(launch(click.get_current_context().command, kw))
     from bench.distributed.env import detect_env
 
-    cfg = _config(kw)
+    cfg = build_config(kw)
     quiet = kw["quiet"] or kw["as_json"]
     dist_env = detect_env()
     if dist_env is not None:  # a rank of a distributed run (our launcher, the user's torchrun, or srun)
@@ -112,8 +112,9 @@ def run(**kw: Any) -> None:
     _execute(cfg, quiet=quiet, as_json=kw["as_json"])
 
 
-def _config(kw: dict[str, Any]) -> Any:
-    """The run's configuration from the command line (one place validates it: :class:`RunConfig`)."""
+def build_config(kw: dict[str, Any]) -> Any:
+    """The run's configuration from the command line (one place validates it: :class:`RunConfig`); ``bench sweep``
+    builds each point's run with it too."""
     from bench.devices import best_device
     from bench.run.config import RunConfig
     from bench.run.suites import SUITES, default_suite

@@ -34,14 +34,23 @@ def _json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(f)
 
 
-def _load_all(paths: tuple[Path, ...]) -> tuple[list[tuple[Path, Any]], list[tuple[Path, str]]]:
-    """(path, Result) for every readable result and (path, error) for the others."""
+def _load_all(paths: tuple[Path, ...], sweep_point: str = "recommended",
+              notes: list[str] | None = None) -> tuple[list[tuple[Path, Any]], list[tuple[Path, str]]]:
+    """(path, Result) for every readable result and (path, error) for the others. A sweep folder stands for one
+    of its points (``sweep_point``), and ``notes`` says which."""
     from bench.errors import ResultError
     from bench.result.io import load_result
+    from bench.result.sweep import is_sweep
 
     loaded, errors = [], []
     for path in paths:
         try:
+            if is_sweep(path):
+                from bench.cli.sweep_view import chosen_point
+
+                path, why = chosen_point(Path(path), sweep_point)
+                if notes is not None:
+                    notes.append(why)
             loaded.append((path, load_result(path)))
         except ResultError as exc:
             errors.append((path, str(exc)))
@@ -162,14 +171,18 @@ def _print_details(console: Any, scores: list[Any]) -> None:
 @click.option("--carbon-basis", default=None, metavar="TEXT",
               help="Basis of --carbon-intensity, e.g. 'lifecycle, CO2e' or 'direct (combustion), CO2 only'.")
 @_profiles_option
+@click.option("--sweep-point", type=click.Choice(["recommended", "lowest-energy", "baseline"]), default="recommended",
+              show_default=True, help="Which point of a sweep folder to grade: the recommendation within the sweep's "
+              "slowdown budget, the lowest energy, or the setting as found.")
 def score(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
           country: str | None, region: str | None, carbon_intensity: float | None, wue: float | None,
           pue: float | None, ewif: str | None, server_overhead: float | None, carbon_basis: str | None,
-          profiles_dirs: tuple[Path, ...]) -> None:
+          profiles_dirs: tuple[Path, ...], sweep_point: str) -> None:
     """Score RESULT folders: metric with CI, grade (or why ungraded), carbon, water and quality level.
 
     A result folder of any age is scored from its result.json alone, against the standard chosen (default:
-    the newest shipped)."""
+    the newest shipped). A sweep folder is graded at one of its points (the recommended setting by default),
+    and the setting is stated."""
     from bench.analysis.scoring.footprint import footprint_factors
     from bench.analysis.scoring.profiles import load_profiles
     from bench.analysis.scoring.score import score_result
@@ -184,16 +197,27 @@ def score(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
     factors = footprint_factors(country=country, region=region, carbon_intensity_g_per_kwh=carbon_intensity,
                                 wue=wue, pue=pue, ewif=ewif, server_overhead=server_overhead,
                                 carbon_basis_text=carbon_basis)
-    loaded, errors = _load_all(results)
+    notes: list[str] = []
+    loaded, errors = _load_all(results, sweep_point, notes)
     scores = [score_result(result, std, profiles, factors) for _, result in loaded]
     if as_json:
-        click.echo(json.dumps(finite([s.model_dump(mode="json") for s in scores]), indent=2, allow_nan=False))
+        dumped = [s.model_dump(mode="json") for s in scores]
+        for row, (_, result) in zip(dumped, loaded):
+            if getattr(result, "setting", None) is not None:
+                row["setting"] = {"text": result.setting.text(), **result.setting.model_dump(mode="json")}
+        click.echo(json.dumps(finite(dumped), indent=2, allow_nan=False))
     else:
         from bench.cli.console import console as wide_console
 
         console = wide_console()
         console.print(_table(scores, std))
         _print_details(console, scores)
+        for _, result in loaded:
+            if getattr(result, "setting", None) is not None:
+                console.print(f"{result.run_id}: measured at {result.setting.text()} (sweep point "
+                              f"{result.setting.point})", highlight=False, markup=False)
+        for note in notes:
+            console.print(note, highlight=False, markup=False)
     for _, message in errors[:-1]:
         say(f"bench: error: {message}", err=True)
     if errors:

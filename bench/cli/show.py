@@ -126,6 +126,11 @@ def print_summary(result: Any, folder: Path | None, console: Any) -> None:
         f"idle baseline: {_fmt(idle.power_w)} W over {_fmt(idle.duration_s)} s" if idle else "idle baseline: none",
         quality_line(q),
     ]
+    if idle is not None and getattr(idle, "measured_in", None):
+        lines[2] += f", measured once for the sweep in {idle.measured_in}"
+    setting = getattr(result, "setting", None)
+    if setting is not None:
+        lines.insert(0, f"setting: {setting.text()} (sweep {str(setting.sweep_id or '?')[:12]}, point {setting.point})")
     for w in result.workloads:
         src = w.source
         if src:
@@ -174,11 +179,15 @@ def _unfinished(folder: Path, result: Any) -> str | None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print the result as JSON (checked first; every character outside ASCII escaped).")
 def show(result_path: Path, as_json: bool) -> None:
-    """Summarise a result folder (or result.json)."""
+    """Summarise a result folder (or result.json), or a sweep folder (its frontier and recommendations)."""
     from bench.cli.console import console as wide_console
     from bench.cli.console import plain
     from bench.result.io import read_result_raw, validate_result
+    from bench.result.sweep import is_sweep
 
+    if is_sweep(result_path):  # a sweep folder: its points, frontier and recommendations
+        _show_sweep(result_path, as_json)
+        return
     file, _, data = read_result_raw(result_path)
     result = validate_result(data, file)
     folder = file.parent
@@ -197,6 +206,18 @@ def json_text(data: Any) -> str:
     """A result as JSON for a terminal or a pipe: the same data, in the file's order, with every control and
     non-ASCII character escaped (``\u001b``), so nothing in it acts on the terminal."""
     return json.dumps(data, indent=2, ensure_ascii=True, allow_nan=False)
+def _show_sweep(path: Path, as_json: bool) -> None:
+    from bench.cli.console import console as wide_console
+    from bench.cli.sweep_view import print_sweep, sweep_json
+    from bench.result.sweep import load_sweep
+
+    folder, record = load_sweep(path)
+    if as_json:
+        click.echo(sweep_json(folder))
+    else:
+        print_sweep(folder, wide_console())
+    if record.status == "running":
+        raise SystemExit(1)
 
 
 @click.command()

@@ -15,6 +15,12 @@ Faithful to the documented Python API where the tests rely on it:
   that never moves (the even die's figures cover both); a counter can be stuck (seen on MI100,
   ROCm/amdsmi issues #22 and #38) while power moves.
 
+Control (root only; ``FakeAmdSmi(root=True)``): ``amdsmi_set_power_cap`` (uW, within the
+``amdsmi_get_power_cap_info`` range, else ``AMDSMI_STATUS_INVAL``), ``amdsmi_get_clk_freq`` (levels in Hz),
+``amdsmi_set_gpu_clk_range`` (MHz; puts the GPU in the MANUAL performance level) and
+``amdsmi_set_gpu_perf_level`` (AUTO drops the range); a normal user gets ``AMDSMI_STATUS_NO_PERM``. The
+settings are kept but the simulated power does not follow them.
+
 Modelled, not documented by AMD: the counter and current power refresh every 1 ms; the average is
 the mean over the last second. Install with ``with FakeAmdSmi([...]).installed(): ...`` (then
 ``import amdsmi`` returns it) or ``fake.install(monkeypatch)``.
@@ -102,6 +108,28 @@ class AmdSmiTemperatureMetric(enum.IntEnum):
     MAX = 1
 
 
+class AmdSmiClkType(enum.IntEnum):
+    SYS = 0
+    GFX = 0
+    DF = 1
+    DCEF = 2
+    SOC = 3
+    MEM = 4
+
+
+class AmdSmiDevPerfLevel(enum.IntEnum):
+    AUTO = 0
+    LOW = 1
+    HIGH = 2
+    MANUAL = 3
+    STABLE_STD = 4
+    STABLE_PEAK = 5
+    STABLE_MIN_MCLK = 6
+    STABLE_MIN_SCLK = 7
+    DETERMINISM = 8
+    UNKNOWN = 0x100
+
+
 class ProcessorHandle:
     """Stands in for ``amdsmi_wrapper.amdsmi_processor_handle`` (a ctypes pointer)."""
 
@@ -129,7 +157,12 @@ class FakeAmdGpu:
     counter_resolution_uj: float = RESOLUTION_UJ
     energy_offset_uj: float = 123_456_789_000.0
     temperature_c: int = 48
-    power_cap_w: int = 750
+    power_cap_w: int = 750  # the cap set now (starts at the default)
+    power_cap_default_w: int | None = None  # None: the starting power_cap_w
+    power_cap_min_w: int | None = None  # None: a fifth of the default
+    sclk_levels_mhz: list[int] = field(default_factory=lambda: [500, 1000, 1500, 2100])  # lowest first, as listed
+    sclk_range_mhz: tuple[int, int] | None = None  # set by amdsmi_set_gpu_clk_range (MANUAL level)
+    perf_level: str = "AUTO"
     faults: list[Fault] = field(default_factory=list)
 
     def finish(self, index: int) -> None:
@@ -145,6 +178,10 @@ class FakeAmdGpu:
             self.average_power = not re.search(r"\bMI3\d\dX\b", self.name)
         if self.odd_die is None:
             self.odd_die = bool(re.search(r"\bMI250X?\b", self.name)) and index % 2 == 1
+        if self.power_cap_default_w is None:
+            self.power_cap_default_w = self.power_cap_w
+        if self.power_cap_min_w is None:
+            self.power_cap_min_w = self.power_cap_default_w // 5
 
 
 def mi250(power: PowerTimeline | float = 400.0, **kwargs: Any) -> list[FakeAmdGpu]:
@@ -157,7 +194,7 @@ class FakeAmdSmi(types.ModuleType):
     """A module object that stands in for ``amdsmi``; handle order is the order of ``gpus``."""
 
     def __init__(self, gpus: Sequence[FakeAmdGpu], clock: Clock | None = None, *, rocm_version: tuple[int, int, int] = (6, 2, 1),
-                 init_error: str | None = None) -> None:
+                 init_error: str | None = None, root: bool = False) -> None:
         super().__init__("amdsmi", "fake amdsmi (bench.conformance.fake_amdsmi)")
         self.gpus = list(gpus)
         for i, gpu in enumerate(self.gpus):
@@ -165,6 +202,7 @@ class FakeAmdSmi(types.ModuleType):
         self.clock = clock or MonotonicClock()
         self.rocm_version = tuple(rocm_version)
         self.init_error = init_error
+        self.root = root  # whether this process may change the power cap and clocks (root only, as on Linux)
         self.refcount = 0
         self.calls: dict[str, int] = {}
         self._lock = threading.RLock()
@@ -173,7 +211,8 @@ class FakeAmdSmi(types.ModuleType):
         for name, value in [("AmdSmiException", AmdSmiException), ("AmdSmiLibraryException", AmdSmiLibraryException),
                             ("AmdSmiParameterException", AmdSmiParameterException),
                             ("AmdSmiInitFlags", AmdSmiInitFlags), ("AmdSmiTemperatureType", AmdSmiTemperatureType),
-                            ("AmdSmiTemperatureMetric", AmdSmiTemperatureMetric)]:
+                            ("AmdSmiTemperatureMetric", AmdSmiTemperatureMetric), ("AmdSmiClkType", AmdSmiClkType),
+                            ("AmdSmiDevPerfLevel", AmdSmiDevPerfLevel)]:
             setattr(self, name, value)
         self.amdsmi_wrapper = types.SimpleNamespace(
             amdsmi_processor_handle=ProcessorHandle, **{f"AMDSMI_STATUS_{k}": v for k, v in STATUS.items()})
@@ -295,9 +334,60 @@ class FakeAmdSmi(types.ModuleType):
 
     def amdsmi_get_power_cap_info(self, processor_handle: ProcessorHandle) -> dict[str, int]:
         gpu = self._gpu(processor_handle, "amdsmi_get_power_cap_info")
-        cap = gpu.power_cap_w * 1_000_000  # uW
-        return {"power_cap": cap, "default_power_cap": cap, "dpm_cap": 0,
-                "min_power_cap": cap // 5, "max_power_cap": cap}
+        uw = 1_000_000
+        return {"power_cap": gpu.power_cap_w * uw, "default_power_cap": int(gpu.power_cap_default_w) * uw,
+                "dpm_cap": 0, "min_power_cap": int(gpu.power_cap_min_w) * uw,
+                "max_power_cap": int(gpu.power_cap_default_w) * uw}
+
+    # --- control (root only) ----------------------------------------------------------------------
+    def _command(self, processor_handle: ProcessorHandle, fn: str) -> FakeAmdGpu:
+        gpu = self._gpu(processor_handle, fn)
+        if not self.root:
+            raise AmdSmiLibraryException(STATUS["NO_PERM"])
+        return gpu
+
+    def amdsmi_set_power_cap(self, processor_handle: ProcessorHandle, sensor_ind: int, cap: int) -> None:
+        if not isinstance(sensor_ind, int):
+            raise AmdSmiParameterException(sensor_ind, int)
+        if not isinstance(cap, int):
+            raise AmdSmiParameterException(cap, int)
+        gpu = self._command(processor_handle, "amdsmi_set_power_cap")
+        if sensor_ind != 0 or not gpu.power_cap_min_w * 1_000_000 <= cap <= gpu.power_cap_default_w * 1_000_000:
+            raise AmdSmiLibraryException(STATUS["INVAL"])
+        gpu.power_cap_w = cap // 1_000_000
+
+    def amdsmi_get_clk_freq(self, processor_handle: ProcessorHandle, clk_type: AmdSmiClkType) -> dict[str, Any]:
+        if not isinstance(clk_type, AmdSmiClkType):
+            raise AmdSmiParameterException(clk_type, AmdSmiClkType)
+        gpu = self._gpu(processor_handle, "amdsmi_get_clk_freq")
+        if clk_type != AmdSmiClkType.SYS:
+            raise AmdSmiLibraryException(STATUS["NOT_SUPPORTED"])
+        levels = gpu.sclk_levels_mhz
+        top = gpu.sclk_range_mhz[1] if gpu.sclk_range_mhz else levels[-1]
+        current = max(i for i, f in enumerate(levels) if f <= top) if top >= levels[0] else 0
+        return {"num_supported": len(levels), "current": current, "frequency": [f * 1_000_000 for f in levels]}
+
+    def amdsmi_set_gpu_clk_range(self, processor_handle: ProcessorHandle, min_clk_value: int, max_clk_value: int,
+                                 clk_type: AmdSmiClkType) -> None:
+        for value, kind in ((min_clk_value, int), (max_clk_value, int), (clk_type, AmdSmiClkType)):
+            if not isinstance(value, kind):
+                raise AmdSmiParameterException(value, kind)
+        gpu = self._command(processor_handle, "amdsmi_set_gpu_clk_range")
+        levels = gpu.sclk_levels_mhz
+        if clk_type != AmdSmiClkType.SYS or not levels[0] <= min_clk_value <= max_clk_value <= levels[-1]:
+            raise AmdSmiLibraryException(STATUS["INVAL"])
+        gpu.sclk_range_mhz, gpu.perf_level = (min_clk_value, max_clk_value), "MANUAL"
+
+    def amdsmi_get_gpu_perf_level(self, processor_handle: ProcessorHandle) -> str:
+        return f"AMDSMI_DEV_PERF_LEVEL_{self._gpu(processor_handle, 'amdsmi_get_gpu_perf_level').perf_level}"
+
+    def amdsmi_set_gpu_perf_level(self, processor_handle: ProcessorHandle, perf_level: AmdSmiDevPerfLevel) -> None:
+        if not isinstance(perf_level, AmdSmiDevPerfLevel):
+            raise AmdSmiParameterException(perf_level, AmdSmiDevPerfLevel)
+        gpu = self._command(processor_handle, "amdsmi_set_gpu_perf_level")
+        gpu.perf_level = perf_level.name
+        if perf_level == AmdSmiDevPerfLevel.AUTO:
+            gpu.sclk_range_mhz = None
 
     def amdsmi_get_temp_metric(self, processor_handle: ProcessorHandle, sensor_type: int, metric: int) -> int:
         gpu = self._gpu(processor_handle, "amdsmi_get_temp_metric")

@@ -206,8 +206,15 @@ class FakeGpu:
     instant_delay_s: float = 0.0  # ... span, ending this long before the refresh
     energy_offset_mj: int = 987_654_321  # the counter counts since the driver loaded, not from 0
     temperature_c: int = 41
-    sm_clock_mhz: int = 1980
-    power_limit_mw: int = 700_000
+    sm_clock_mhz: int = 1980  # the clock it runs at unlocked (and the highest supported)
+    power_limit_mw: int = 700_000  # the limit set now (starts at the default)
+    power_limit_default_mw: int | None = None  # None: the starting power_limit_mw
+    power_limit_min_mw: int | None = None  # None: 2/7 of the default (200 W on a 700 W H100)
+    power_limit_max_mw: int | None = None  # None: the default
+    min_sm_clock_mhz: int = 210
+    sm_clock_step_mhz: int = 15
+    memory_clock_mhz: int = 2619
+    locked_clocks: tuple[int, int] | None = None  # set by nvmlDeviceSetGpuLockedClocks
     mig: bool = False
     mig_uuids: list[str] = field(default_factory=list)
     processes: list[int] = field(default_factory=list)  # pids running compute work on the GPU
@@ -232,6 +239,24 @@ class FakeGpu:
         if not (self.energy_update_s > 0 and self.power_update_s > 0 and self.average_window_s > 0
                 and self.instant_window_s >= 0 and self.instant_delay_s >= 0):
             raise ValueError("sensor periods and windows must be > 0 (instant window and delay >= 0)")
+        if self.power_limit_default_mw is None:
+            self.power_limit_default_mw = self.power_limit_mw
+        if self.power_limit_min_mw is None:
+            self.power_limit_min_mw = int(round(self.power_limit_default_mw * 2 / 7, -3))
+        if self.power_limit_max_mw is None:
+            self.power_limit_max_mw = self.power_limit_default_mw
+
+    @property
+    def supported_sm_clocks_mhz(self) -> list[int]:
+        """Highest first, in the GPU's clock steps, as nvmlDeviceGetSupportedGraphicsClocks lists them."""
+        return list(range(self.sm_clock_mhz, self.min_sm_clock_mhz - 1, -self.sm_clock_step_mhz))
+
+    @property
+    def current_sm_clock_mhz(self) -> int:
+        if self.locked_clocks is None:
+            return self.sm_clock_mhz
+        low, high = self.locked_clocks
+        return min(max(self.sm_clock_mhz, low), high)
 
     @property
     def power_usage_averaged(self) -> bool:
@@ -267,11 +292,15 @@ class FakeNvml(types.ModuleType):
     """A module object that stands in for ``pynvml``; NVML index order is the order of ``gpus``.
 
     ``cuda_fastest_first`` gives the NVML indices in the order CUDA enumerates them by default
-    (CUDA_DEVICE_ORDER=FASTEST_FIRST); None means the same as NVML's PCI order.
+    (CUDA_DEVICE_ORDER=FASTEST_FIRST); None means the same as NVML's PCI order. ``root``: whether this process
+    may use NVML's device commands (power limit, locked clocks); as a normal user they raise
+    ``NVMLError_NoPermission``. The settings are kept (the GPU's enforced limit and SM clock follow them) but
+    the simulated power does not respond to them: the power timeline is the test's.
     """
 
     def __init__(self, gpus: Sequence[FakeGpu], clock: Clock | None = None, *, driver_version: str = "550.90.07",
-                 init_error: str | None = None, cuda_fastest_first: Sequence[int] | None = None) -> None:
+                 init_error: str | None = None, cuda_fastest_first: Sequence[int] | None = None,
+                 root: bool = False) -> None:
         super().__init__("pynvml", "fake pynvml (bench.conformance.fake_nvml)")
         real = _real_pynvml()
         for name in dir(real):
@@ -286,6 +315,7 @@ class FakeNvml(types.ModuleType):
         self.clock = clock or MonotonicClock()
         self.driver_version = driver_version
         self.init_error = init_error
+        self.root = root  # whether this process may change settings (NVML's device commands need root)
         self.cuda_fastest_first = list(cuda_fastest_first) if cuda_fastest_first is not None else None
         self.refcount = 0
         self.calls: dict[str, int] = {}
@@ -504,6 +534,58 @@ class FakeNvml(types.ModuleType):
     def nvmlDeviceGetEnforcedPowerLimit(self, handle: _Handle) -> int:
         return self._gpu(handle, "nvmlDeviceGetEnforcedPowerLimit").power_limit_mw
 
+    # --- control (device commands: root only) ----------------------------------------------------
+    def _command(self, handle: _Handle, fn: str) -> FakeGpu:
+        """A device command: on a whole GPU, by root."""
+        gpu = self._gpu(handle, fn)
+        if handle.mig is not None:
+            raise self._error("NVML_ERROR_NOT_SUPPORTED")
+        if not self.root:
+            raise self._error("NVML_ERROR_NO_PERMISSION")
+        return gpu
+
+    def nvmlDeviceGetPowerManagementLimit(self, handle: _Handle) -> int:
+        return self._gpu(handle, "nvmlDeviceGetPowerManagementLimit").power_limit_mw
+
+    def nvmlDeviceGetPowerManagementDefaultLimit(self, handle: _Handle) -> int:
+        return int(self._gpu(handle, "nvmlDeviceGetPowerManagementDefaultLimit").power_limit_default_mw)
+
+    def nvmlDeviceGetPowerManagementLimitConstraints(self, handle: _Handle) -> list[int]:
+        gpu = self._gpu(handle, "nvmlDeviceGetPowerManagementLimitConstraints")
+        return [int(gpu.power_limit_min_mw), int(gpu.power_limit_max_mw)]
+
+    def nvmlDeviceSetPowerManagementLimit(self, handle: _Handle, limit: int) -> None:
+        gpu = self._command(handle, "nvmlDeviceSetPowerManagementLimit")
+        if not isinstance(limit, int) or not gpu.power_limit_min_mw <= limit <= gpu.power_limit_max_mw:
+            raise self._error("NVML_ERROR_INVALID_ARGUMENT")
+        gpu.power_limit_mw = limit
+
+    def nvmlDeviceGetSupportedMemoryClocks(self, handle: _Handle) -> list[int]:
+        return [self._gpu(handle, "nvmlDeviceGetSupportedMemoryClocks").memory_clock_mhz]
+
+    def nvmlDeviceGetSupportedGraphicsClocks(self, handle: _Handle, memoryClockMHz: int) -> list[int]:
+        gpu = self._gpu(handle, "nvmlDeviceGetSupportedGraphicsClocks")
+        if int(memoryClockMHz) != gpu.memory_clock_mhz:
+            raise self._error("NVML_ERROR_NOT_FOUND")
+        return gpu.supported_sm_clocks_mhz
+
+    def nvmlDeviceSetGpuLockedClocks(self, handle: _Handle, minGpuClockMHz: int, maxGpuClockMHz: int) -> None:
+        gpu = self._gpu(handle, "nvmlDeviceSetGpuLockedClocks")
+        if gpu.architecture < VOLTA:
+            raise self._error("NVML_ERROR_NOT_SUPPORTED")
+        self._command(handle, "nvmlDeviceSetGpuLockedClocks")
+        low, high = int(minGpuClockMHz), int(maxGpuClockMHz)
+        if not gpu.min_sm_clock_mhz <= low <= high <= gpu.sm_clock_mhz:
+            raise self._error("NVML_ERROR_INVALID_ARGUMENT")
+        gpu.locked_clocks = (low, high)
+
+    def nvmlDeviceResetGpuLockedClocks(self, handle: _Handle) -> None:
+        gpu = self._gpu(handle, "nvmlDeviceResetGpuLockedClocks")
+        if gpu.architecture < VOLTA:
+            raise self._error("NVML_ERROR_NOT_SUPPORTED")
+        self._command(handle, "nvmlDeviceResetGpuLockedClocks")
+        gpu.locked_clocks = None
+
     # --- other sensors ---------------------------------------------------------------------------
     def nvmlDeviceGetTemperature(self, handle: _Handle, sensor: int) -> int:
         gpu = self._gpu(handle, "nvmlDeviceGetTemperature")
@@ -514,8 +596,8 @@ class FakeNvml(types.ModuleType):
     def nvmlDeviceGetClockInfo(self, handle: _Handle, type: int) -> int:  # noqa: A002 - pynvml's name
         gpu = self._gpu(handle, "nvmlDeviceGetClockInfo")
         r = self._real
-        clocks = {r.NVML_CLOCK_GRAPHICS: gpu.sm_clock_mhz, r.NVML_CLOCK_SM: gpu.sm_clock_mhz,
-                  r.NVML_CLOCK_MEM: 2619, r.NVML_CLOCK_VIDEO: 1755}
+        clocks = {r.NVML_CLOCK_GRAPHICS: gpu.current_sm_clock_mhz, r.NVML_CLOCK_SM: gpu.current_sm_clock_mhz,
+                  r.NVML_CLOCK_MEM: gpu.memory_clock_mhz, r.NVML_CLOCK_VIDEO: 1755}
         if type not in clocks:
             raise self._error("NVML_ERROR_INVALID_ARGUMENT")
         return clocks[type]

@@ -22,11 +22,13 @@ class ReportSummary:
 
 def render_html(report: Any, grader: Any = None, title: str = "bench report", metric: str = "gross",
                 traces: bool = True, max_points: int = 600, fmt: str = "png", workers: int | None = None,
-                max_bars: int = 50) -> tuple[str, int]:
-    """The report page for loaded runs (:class:`bench.result.store.LoadReport`) and its number of workload rows."""
+                max_bars: int = 50, sweeps: list[Path] | None = None) -> tuple[str, int]:
+    """The report page for loaded runs (:class:`bench.result.store.LoadReport`) and its number of workload rows;
+    ``sweeps`` (sweep folders) adds a section per sweep with its frontier and recommendations."""
     from bench.analysis.frame import runs_frame, score_runs
     from bench.report import build
     from bench.report import html as h
+    from bench.report.sweeps import sweeps as sweep_sections
 
     scores = score_runs(report.runs, grader)
     frame = runs_frame(report.runs, scores=scores)
@@ -44,6 +46,7 @@ def render_html(report: Any, grader: Any = None, title: str = "bench report", me
         build.leaderboards(records, metric, anchors, fmt, max_bars) if records else
         '<p class="muted">No results to rank.</p>',
         build.method_box(grader, metric),
+        sweep_sections(list(sweeps or []), report.runs, anchors, fmt),
         build.run_sections(report.runs, anchors, scores, uris, traces),
     ])
     return h.page(title, body), len(records)
@@ -57,11 +60,12 @@ def write_report(paths: list[Path | str], out: Path | str, standard: str | Path 
     from bench.analysis.frame import Grader
     from bench.result.io import write_output
     from bench.result.store import load_runs
+    from bench.result.sweep import find_sweeps
 
     start = time.perf_counter()
     report = load_runs(paths, include_edited=include_edited)
     grader = Grader(standard)
-    page, rows = render_html(report, grader, **options)
+    page, rows = render_html(report, grader, sweeps=find_sweeps(paths), **options)
     data = page.encode("utf-8")
     out = write_output(out, data)
     return ReportSummary(path=out, runs=len(report.runs), rows=rows, skipped=list(report.skipped),

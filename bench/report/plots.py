@@ -306,3 +306,49 @@ def nice_number(value: float | None, digits: int = 4) -> str:
     if abs(value) >= 1e5 or abs(value) < 1e-3:
         return f"{value:.{digits - 1}e}"
     return f"{value:.{digits}g}"
+
+
+# --- sweeps -----------------------------------------------------------------------------------
+
+
+def sweep_frontier(points: list[dict[str, Any]], unit: str, metric_label: str, fmt: str = "png") -> str | None:
+    """Energy per unit (y) against time per unit (x) of a sweep's points with 95% CI bars on both axes, the
+    frontier joined, the baseline a square and the recommended settings stars. ``points``: label, time, time_low,
+    time_high, energy, energy_low, energy_high, frontier, baseline, recommended (list of titles)."""
+    pts = [p for p in points if p.get("time") is not None and p.get("energy") is not None]
+    if not pts:
+        return None
+    fig = _figure(6.0, 3.8)
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.13, top=0.95)
+    ax = fig.add_subplot()
+
+    def err(p: dict[str, Any], key: str) -> tuple[float, float]:
+        low, high = p.get(f"{key}_low"), p.get(f"{key}_high")
+        return (p[key] - low if low is not None else 0.0, high - p[key] if high is not None else 0.0)
+
+    xs, ys = [p["time"] for p in pts], [p["energy"] for p in pts]
+    xerr = list(zip(*[err(p, "time") for p in pts]))
+    yerr = list(zip(*[err(p, "energy") for p in pts]))
+    ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt="o", color="#6b9bd1", ecolor="#9bb8d8", elinewidth=1, capsize=2,
+                ms=4, zorder=3, label="setting (95% CI)")
+    front = sorted((p for p in pts if p.get("frontier")), key=lambda p: p["time"])
+    if front:
+        ax.plot([p["time"] for p in front], [p["energy"] for p in front], color="#c0392b", lw=1.2, zorder=4,
+                label="energy-time frontier")
+    base = [p for p in pts if p.get("baseline")]
+    if base:
+        ax.scatter([p["time"] for p in base], [p["energy"] for p in base], marker="s", s=46, facecolors="none",
+                   edgecolors="#1b2b40", zorder=5, label="as found (baseline)")
+    recs = [p for p in pts if p.get("recommended")]
+    if recs:
+        ax.scatter([p["time"] for p in recs], [p["energy"] for p in recs], marker="*", s=120, color="#e6a000",
+                   edgecolors="#7a5200", zorder=6, label="recommended")
+    for p in pts:
+        ax.annotate(_short(p["label"], 22), (p["time"], p["energy"]), fontsize=6, xytext=(4, 4),
+                    textcoords="offset points")
+    ax.margins(0.15)
+    ax.set_xlabel(f"time per {unit} (s)")
+    ax.set_ylabel(f"{metric_label} per {unit} (J)")
+    ax.legend(loc="best", fontsize=7)
+    ax.grid(True, alpha=0.3, lw=0.5)
+    return data_uri(fig, fmt)

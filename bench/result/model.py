@@ -7,7 +7,7 @@ major version than this harness knows is refused with a clear error; older ones 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -222,6 +222,32 @@ class IdleBaseline(_Model):
     power_w: Real | None  # mean idle power
     power_std_w: NonNeg | None = None  # spread of 1 s block means: stability of the baseline
     clean: bool = True
+    measured_in: Name | None = None  # None: in this run; else the folder name of the run that measured it (a sweep)
+
+
+class DeviceSetting(_Model):
+    """The device setting a run was measured at, when a sweep set one. A None figure was left as found
+    (``original_*``); ``baseline`` marks the sweep's point that changed nothing."""
+
+    power_limit_w: NonNeg | None = None
+    sm_clock_mhz: NonNeg | None = None  # SM clocks locked to this one clock
+    original_power_limit_w: NonNeg | None = None
+    original_sm_clock_lock: Annotated[list[Count], Field(max_length=2)] | None = None  # [min, max] MHz; None: no lock
+    sweep_id: Name | None = None
+    point: Name | None = None  # the point's label in its sweep
+    baseline: bool = False
+
+    def text(self) -> str:
+        """The setting in words: ``power limit 250 W, SM clocks 1410 MHz`` or ``as found (power limit 300 W)``."""
+        parts = []
+        if self.power_limit_w is not None:
+            parts.append(f"power limit {self.power_limit_w:g} W")
+        if self.sm_clock_mhz is not None:
+            parts.append(f"SM clocks {self.sm_clock_mhz:g} MHz")
+        if parts:
+            return ", ".join(parts)
+        found = f"power limit {self.original_power_limit_w:g} W" if self.original_power_limit_w is not None else ""
+        return f"as found ({found})" if found else "as found"
 
 
 class QualityAspect(_Model):
@@ -397,6 +423,7 @@ class Result(_Model):
     trace: TraceRef = Field(default_factory=TraceRef)
     validity: bounded_list(ValidityCheck) | None = None
     distributed: Distributed | None = None  # multi-device / multi-node runs only
+    setting: DeviceSetting | None = None  # the power limit / clocks a sweep set for this run
     integrity: Integrity | None = None
 
     def workload(self, name: str) -> WorkloadResult:

@@ -24,6 +24,7 @@ from typing import Any
 from bench.analysis.figures import aggregate, repeat_figures
 from bench.analysis.stats import summarize
 from bench.clock import Clock, MonotonicClock
+from bench.control.state import left_in_force, warning_text
 from bench.errors import PluginError, SamplerError, StorageError
 from bench.guarded import guarded_call
 from bench.meter.meter import Meter, WindowMeter
@@ -75,11 +76,14 @@ def _recordable(sampler: Any) -> None:
 
 class Runner:
     """Runs one :class:`RunConfig`. ``stop_event`` (set by a signal handler) ends the run after the
-    current window; ``progress`` is called with (phase, done, total, message)."""
+    current window; ``progress`` is called with (phase, done, total, message). ``idle`` is a baseline
+    measured earlier on the same device (a sweep measures one for all its points): the run records it
+    instead of measuring its own."""
 
     def __init__(self, cfg: RunConfig, progress: Progress | None = None, clock: Clock | None = None,
-                 coordinator: Coordinator | None = None) -> None:
+                 coordinator: Coordinator | None = None, idle: IdleBaseline | None = None) -> None:
         self.cfg = cfg
+        self.given_idle = idle
         self.progress: Progress = progress or _no_progress
         self.clock: Clock = clock or MonotonicClock()
         self.coordinator: Coordinator = coordinator or LocalCoordinator()
@@ -145,6 +149,7 @@ class Runner:
         setup = self.prepare()
         self.folder = self.coordinator.make_folder(self)
         self.result = self._skeleton(setup)
+        self._settings_in_force(setup)
         self.coordinator.describe(self, self.result)
         self._save()
         self.meter = self.coordinator.make_meter(self, self._build_meter)
@@ -179,6 +184,14 @@ class Runner:
             measurement=Measurement(sampler=setup.sampler_name, channels=channels, rate_hz=self.cfg.rate_hz,
                                     gap_factor=self.cfg.gap_factor),
         )
+
+    def _settings_in_force(self, setup: RunSetup) -> None:
+        """Warn (log and result) while another sweep's power limit or clocks are in force on this device."""
+        device = setup.device
+        for entry in left_in_force(device.spec, guarded_call(device.identity, {})):
+            text = warning_text(entry)
+            log.warning("%s", text)
+            self.issues.append(Issue(code="setting_in_force", message=text))
 
     def _build_meter(self) -> Meter:
         assert self.setup is not None
@@ -317,6 +330,10 @@ class Runner:
         """Measure the idle baseline (``cfg.idle_s`` seconds in 1 s blocks) that net energies subtract."""
         cfg = self.cfg
         assert self.result is not None
+        if self.given_idle is not None:
+            self.result.idle = self.given_idle.model_copy()
+            self._checkpoint()
+            return
         if cfg.idle_s <= 0:
             self.issues.append(Issue(code="no_idle_baseline", message="idle baseline skipped (--idle 0)"))
             return

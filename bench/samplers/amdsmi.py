@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.clock import Clock, MonotonicClock
+from bench.errors import ControlNotSupported
+from bench.samplers.amdsmi_control import AmdSmiControl
 from bench.samplers.base import (
     Availability,
     Capabilities,
@@ -219,6 +221,29 @@ class AmdSmiSampler(Sampler):
         except BaseException:
             _shutdown_quietly(smi)
             raise
+
+    @classmethod
+    def open_control(cls, device: str, identity: dict[str, Any] | None = None, **options: Any) -> AmdSmiControl:
+        """The power-cap and clock control of ``device`` (``cuda:N`` on ROCm), its GPU found as :meth:`open` finds
+        it. amdsmi missing or the GPU not found -> :class:`ControlNotSupported`."""
+        try:
+            index = _cuda_index(device)
+            smi = _amdsmi()
+            _call(smi, "init", "amdsmi_init", *_init_flag(smi))
+        except SamplerError as exc:
+            raise ControlNotSupported(f"{device}: {exc}") from None
+        try:
+            handle, amd_index, _ = resolve(smi, index, identity or {})
+            info: dict[str, Any] = {"amdsmi_index": amd_index}
+            for key, fn in (("uuid", "amdsmi_get_gpu_device_uuid"), ("pci_bus_id", "amdsmi_get_gpu_device_bdf"),
+                            ("perf_level_at_open", "amdsmi_get_gpu_perf_level")):
+                with contextlib.suppress(SamplerError):
+                    info[key] = str(_call(smi, key, fn, handle))
+            info["name"] = str(_call(smi, "ASIC info", "amdsmi_get_gpu_asic_info", handle).get("market_name", "AMD GPU"))
+        except SamplerError as exc:
+            _shutdown_quietly(smi)
+            raise ControlNotSupported(f"{device}: {exc}") from None
+        return AmdSmiControl(smi, handle, f"cuda:{index}", info)
 
     def __init__(self, smi: Any, handle: Any, amd_index: int, channel: str, mapping: Mapping, clock: Clock,
                  counter_check_s: float) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.clock import Clock, MonotonicClock
+from bench.errors import ControlNotSupported
 from bench.samplers.base import (
     Availability,
     Capabilities,
@@ -33,6 +34,7 @@ from bench.samplers.base import (
     Scope,
     finite_or_none,
 )
+from bench.samplers.nvml_control import NvmlControl
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +249,28 @@ class NvmlSampler(Sampler):
             _shutdown_quietly(nv)
             raise
 
+    @classmethod
+    def open_control(cls, device: str, identity: dict[str, Any] | None = None, **options: Any) -> NvmlControl:
+        """The power-limit and clock control of ``device`` (``cuda:N``), its GPU found as :meth:`open` finds it.
+        NVML missing or the GPU not found -> :class:`ControlNotSupported`."""
+        try:
+            index = _cuda_index(device)
+            nv = _nvml()
+            _call(nv, "init", "nvmlInit")
+        except SamplerError as exc:
+            raise ControlNotSupported(f"{device}: {exc}") from None
+        try:
+            handle, _ = resolve_handle(nv, index, identity or {})
+            info = {"name": str(_call(nv, "name", "nvmlDeviceGetName", handle)),
+                    "uuid": _text(_optional_global(nv, "nvmlDeviceGetUUID", handle)),
+                    "driver_version": _text(_optional_global(nv, "nvmlSystemGetDriverVersion"))}
+            pci = _optional_global(nv, "nvmlDeviceGetPciInfo", handle)
+            info["pci_bus_id"] = _text(getattr(pci, "busId", None))
+        except SamplerError as exc:
+            _shutdown_quietly(nv)
+            raise ControlNotSupported(f"{device}: {exc}") from None
+        return NvmlControl(nv, handle, f"cuda:{index}", info)
+
     def __init__(self, nv: Any, handle: Any, channel: str, mapping: Mapping, clock: Clock,
                  power: str = "auto") -> None:
         self._nv, self._handle, self.channel, self._mapping, self._clock = nv, handle, channel, mapping, clock
@@ -443,9 +467,9 @@ def _text(value: Any) -> str | None:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _optional_global(nv: Any, fn: str) -> Any:
+def _optional_global(nv: Any, fn: str, *args: Any) -> Any:
     try:
-        return getattr(nv, fn)()
+        return getattr(nv, fn)(*args)
     except (AttributeError, nv.NVMLError):
         return None
 

@@ -123,3 +123,26 @@ def test_window_overhead_times_bench_pairs_with_and_without_sync():
         assert finite(f["median_us"]) and 0 < f["min_us"] <= f["median_us"] <= f["max_us"]
         assert f["rounds"] * f["pairs_per_round"] >= 40
     assert "begin/end pair" in table
+
+
+def test_sweep_accuracy_sweeps_the_simulated_board_and_sets_the_model_beside_it():
+    """Also the end-to-end check of the example plugin's DVFS board under a real sweep: the cap holds the power and
+    the board's slower clock stretches the windows as its model says."""
+    from tests.support.acme import ensure_acme_installed
+
+    ensure_acme_installed()
+    report, table = run_script("sweep_accuracy.py")
+    assert report["benchmark"] == "sweep_accuracy" and report["status"] == "complete" and report["restored"]
+    (row,) = report["rows"]
+    model, measured, base = row["model"], row["measured"], report["baseline"]
+    assert row["cap_w"] == 100.0 and model["clock_mhz"] == 650 and model["power_w"] <= 100.0
+    assert measured["power_w"] <= 100.0 * 1.05 < 200.0 < base["power_w"]  # the cap acts on average power
+    assert abs(measured["clock_mhz"] - 650) < 25
+    # the same host compute per window takes the board 2.2x longer at 650 MHz than at 1800 MHz. A loaded host
+    # stretches every window alike (its steps overrun the window's end), so the model is checked on the ratio of
+    # the capped stretch to the as-found one, which that load cancels out of
+    assert measured["window_stretch"] > 1.6 * base["window_stretch"]
+    ratio = measured["window_stretch"] / base["window_stretch"]
+    assert abs(ratio / (model["window_stretch"] / base["model_window_stretch"]) - 1) < 0.25
+    assert finite(measured["saving"]) and finite(measured["slowdown"])
+    assert "| 100 | 650 / " in table

@@ -5,6 +5,10 @@ registers the device type, as ``torch_npu`` does for ``npu``) and return ``torch
 This example has no such extension, so workloads compute on the host CPU
 (``torch.device("cpu")``) while the board's identity, name, memory and energy come from its files:
 an honest stand-in to show the shape, not a way to measure Acme compute.
+
+On the simulated driver's DVFS board the host's compute is fed to the board's command queue and
+:meth:`AcmeDevice.synchronize` waits for the board to work through it at its clock, so a power cap or a clock
+lock slows the workloads down as it would on the board (:mod:`bench_plugin_acme.simwork`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.devices import Device
 from bench_plugin_acme import sysfs
+from bench_plugin_acme.simwork import HostWork
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -23,6 +28,10 @@ class AcmeDevice(Device):
 
     type = "acme"
     default_samplers = ("acme",)
+
+    def __init__(self, index: int | None) -> None:
+        super().__init__(index)
+        self.queue = HostWork.for_board(self.path)  # the simulated board's command queue, if it has one
 
     @classmethod
     def probe(cls) -> list[str]:
@@ -46,7 +55,10 @@ class AcmeDevice(Device):
         return torch.device("cpu")  # a real plugin: import its extension, then torch.device("acme", self.index)
 
     def synchronize(self) -> None:
-        return None  # CPU work is synchronous; a real plugin calls its extension's synchronize(index)
+        # a real plugin calls its extension's synchronize(index); here the simulated board works through the
+        # host compute it was given, at its clock (nothing to wait for without the simulator's queue)
+        if self.queue is not None:
+            self.queue.drain()
 
     def name(self) -> str:
         return sysfs.read_text(self.path / "name")

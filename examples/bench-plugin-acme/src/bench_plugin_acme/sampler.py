@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from bench.control import ControlNotSupported
 from bench.samplers.base import (
     Availability,
     Capabilities,
@@ -20,6 +21,7 @@ from bench.samplers.base import (
     Scope,
 )
 from bench_plugin_acme import sysfs
+from bench_plugin_acme.control import AcmeControl
 
 MAX_RATE_HZ = 100.0  # the driver refreshes every few ms; faster polling only repeats values
 ENERGY_TOLERANCE = 0.02  # counter vs integrated instant power over a few seconds
@@ -96,23 +98,36 @@ class AcmeSampler(Sampler):
             update_s = sysfs.read_int(path / "update_ms") / 1000.0
             self._name = sysfs.read_text(path / "name")
             self._uuid = sysfs.read_text(path / "uuid")
-            self._cap_w = sysfs.read_int(path / "power_cap_uw") / 1e6
         except (OSError, ValueError) as exc:
             raise SamplerUnavailable(f"{path}: {type(exc).__name__}: {exc}") from None
         self.capabilities = Capabilities(
             energy_counter=True, power=PowerKind.INSTANT, scope=Scope.GPU, update_period_s=update_s,
             max_rate_hz=MAX_RATE_HZ, energy_tolerance=ENERGY_TOLERANCE)
 
+    @classmethod
+    def open_control(cls, device: str, identity: dict[str, Any] | None = None, **options: Any) -> AcmeControl:
+        """The power-limit and clock control of ``acme:N`` (for ``bench sweep``), the board found as :meth:`open`
+        finds it."""
+        try:
+            return AcmeControl(_board(_index(device), identity), f"acme:{_index(device)}")
+        except SamplerError as exc:
+            raise ControlNotSupported(f"{device}: {exc}") from None
+
     def read(self) -> Reading:
-        """Energy (J, cumulative) and power (W) now."""
+        """Energy (J, cumulative), power (W), power limit (W) and core clock (MHz) now."""
         with self._lock:
             if self._closed:
                 raise SamplerUnavailable(f"{self.channel} is closed")
             try:
-                return Reading(energy_j=sysfs.energy_j(self.path), power_w=sysfs.power_w(self.path),
-                               power_limit_w=self._cap_w)
+                reading = Reading(energy_j=sysfs.energy_j(self.path), power_w=sysfs.power_w(self.path),
+                                  power_limit_w=sysfs.power_cap_w(self.path))
             except (OSError, ValueError) as exc:
                 raise _translate(exc, f"{self.channel} ({self.path})") from None
+            try:  # an older driver has no clock file
+                reading.clock_mhz = float(sysfs.read_int(self.path / "clock_mhz"))
+            except (OSError, ValueError):
+                pass
+            return reading
 
     def close(self) -> None:
         with self._lock:

@@ -9,9 +9,16 @@
 ``energy_uj``        energy since the driver loaded, in microjoules (64-bit)
 ``power_uw``         power now, in microwatts, refreshed every ``update_ms``
 ``update_ms``        the sensor's refresh period in milliseconds
-``power_cap_uw``     the board's power limit, in microwatts
+``power_cap_uw``     the board's power limit, in microwatts (root may write it)
+``power_cap_min_uw`` ``power_cap_max_uw`` ``power_cap_default_uw``: the range it may be set to
+``clock_mhz``        the core clock now, MHz (the driver's DVFS sets it)
+``clocks_mhz``       the supported core clocks, MHz, highest first, space separated
+``clock_lock_mhz``   ``0`` (no lock) or ``MIN MAX``: the core clock range root locked it to
 ``mem_total_bytes``  on-board memory
 ==================== ==========================================================
+
+The simulated driver (:mod:`bench_plugin_acme.fake`) adds ``sim_work_submitted_us`` and ``sim_work_done_us``,
+its command queue (see :mod:`bench_plugin_acme.simwork`); a real board has no such files.
 
 The unit conversion (uJ -> J, uW -> W) happens here, once.
 """
@@ -64,3 +71,19 @@ def energy_j(board: Path) -> float:
 
 def power_w(board: Path) -> float:
     return read_int(board / "power_uw") / 1e6
+
+
+def read_ints(path: Path) -> list[int]:
+    """A value file holding integers separated by spaces."""
+    return [int(x) for x in read_text(path).split()]
+
+
+def write_text(path: Path, value: object) -> None:
+    """Write a value file in place, as ``echo VALUE > file`` does on sysfs (no rename: sysfs has none).
+    Raises OSError like the file does (PermissionError for a user who may not write it)."""
+    with open(path, "w", encoding="ascii") as fh:
+        fh.write(f"{value}\n")
+
+
+def power_cap_w(board: Path) -> float:
+    return read_int(board / "power_cap_uw") / 1e6

@@ -1,0 +1,152 @@
+"""Does a sweep find the curve it is shown? A power-limit sweep of the example plugin's simulated Acme board, whose
+DVFS model (examples/bench-plugin-acme, ``bench_plugin_acme.dvfs``) gives the true steady-state saving and slowdown
+of every cap, against what ``bench sweep`` measured.
+
+The board runs as its own process following real time; ``Sweep`` measures gemm (smoke) at every cap, exactly as
+``bench sweep --device acme:0 --workload gemm --preset smoke --power-limits ...`` does. Reported per cap: the
+model's clock, slowdown and gross-energy saving; the measured ones with their 95% CIs; whether the CI holds the
+model's figure; the mean power measured during the repeats against the cap. The example plugin must be installed
+(``pip install -e examples/bench-plugin-acme``).
+
+    .venv/bin/python benchmarks/sweep_accuracy.py --out docs/data/sweep_accuracy.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def model_row(cap_w: float) -> dict:
+    from bench_plugin_acme.dvfs import Dvfs
+    from bench_plugin_acme.simwork import HOST_TO_BOARD
+
+    m = Dvfs()
+    top = m.clock_max_mhz
+    clock = m.cap_clock_mhz(cap_w)
+    energy = m.busy_power_w(clock) / m.speed(clock)
+    return {"clock_mhz": clock, "power_w": m.busy_power_w(clock), "slowdown": m.speed(top) / m.speed(clock) - 1,
+            "saving": 1 - energy / (m.busy_power_w(top) / m.speed(top)),
+            "window_stretch": HOST_TO_BOARD / m.speed(clock)}
+
+
+def window_stretch(result: object, duration_s: float) -> float:
+    """Mean measured window length over the host's share of it (``--duration``)."""
+    repeats = result.workload("gemm").repeats  # type: ignore[attr-defined]
+    return sum(r.duration_s for r in repeats) / len(repeats) / duration_s
+
+
+def run_sweep(tmp: Path, limits: list[float], args: argparse.Namespace) -> tuple[Path, object]:
+    from bench.result.sweep import load_points, load_sweep
+    from bench.run.config import RunConfig
+    from bench.sweep.config import SweepConfig
+    from bench.sweep.sweeper import Sweep
+    from bench.workload import WorkloadParams
+
+    run = RunConfig(device="acme:0", workloads=[("gemm", WorkloadParams(preset="smoke"))], idle_s=args.idle,
+                    warmup_min_s=0.0, warmup_max_s=args.warmup_max, repeats=args.repeats, duration_s=args.duration,
+                    rate_hz=20.0, out=tmp / "out", name="sweep")
+    folder, record = Sweep(SweepConfig(run=run, power_limits_w=limits)).run()
+    folder, record = load_sweep(folder)
+    return folder, (record, *load_points(folder, record))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--limits", default="280,250,200,150,120,100", help="caps in W (the board's range is 100-300)")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--duration", type=float, default=2.0, help="host seconds of each measured window")
+    ap.add_argument("--warmup-max", type=float, default=3.0)
+    ap.add_argument("--idle", type=float, default=3.0)
+    ap.add_argument("--quick", action="store_true", help="one cap, short windows: shows the script works")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    if args.quick:
+        args.limits, args.repeats, args.duration, args.warmup_max, args.idle = "100", 2, 0.3, 0.0, 0.3
+    limits = [float(x) for x in args.limits.split(",")]
+
+    from _machine import machine_info  # beside this script
+
+    from bench.analysis.sweep import analyse
+
+    machine = machine_info()
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-accuracy-") as tmp_name:
+        tmp = Path(tmp_name)
+        os.environ["ACME_SYSFS"] = str(tmp / "acme")
+        os.environ["BENCH_STATE_DIR"] = str(tmp / "state")
+        board = subprocess.Popen([sys.executable, "-m", "bench_plugin_acme.fake", str(tmp / "acme")],
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            board.stdout.readline()
+            t0 = time.perf_counter()
+            folder, (record, points, folders, missing) = run_sweep(tmp, limits, args)
+            seconds = time.perf_counter() - t0
+        finally:
+            from bench_plugin_acme.simwork import HostWork
+
+            HostWork.close_all()  # stop feeding the board before its folder goes
+            board.terminate()
+            board.wait(timeout=30)
+        ws = analyse(points, "gross", 0.05, folders).workload("gemm")
+    results = dict(points)
+    rows = []
+    for p in ws.points:
+        if p.baseline:
+            continue
+        model = model_row(p.power_limit_w)
+        rows.append({
+            "cap_w": p.power_limit_w, "model": model,
+            "measured": {"saving": p.saving, "saving_ci": [p.saving_low, p.saving_high], "slowdown": p.slowdown,
+                         "slowdown_ci": [p.slowdown_low, p.slowdown_high], "power_w": p.power_w,
+                         "clock_mhz": p.mean_clock_mhz, "repeats": p.n, "on_frontier": p.on_frontier,
+                         "window_stretch": window_stretch(results[p.label], args.duration)},
+            "saving_in_ci": None if p.saving_low is None else p.saving_low <= model["saving"] <= p.saving_high,
+            "slowdown_in_ci": None if p.slowdown_low is None else
+            p.slowdown_low <= model["slowdown"] <= p.slowdown_high,
+        })
+    base = ws.points[0]
+    out = {"benchmark": "sweep_accuracy", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "machine": {**machine, "loadavg_end": [round(x, 2) for x in os.getloadavg()]},
+           "settings": {"limits_w": limits, "repeats": args.repeats, "duration_s": args.duration,
+                        "warmup_max_s": args.warmup_max, "idle_s": args.idle, "quick": args.quick},
+           "sweep_s": seconds, "status": record.status, "restored": record.restored.ok if record.restored else None,
+           "baseline": {"power_w": base.power_w, "clock_mhz": base.mean_clock_mhz, "repeats": base.n,
+                        "window_stretch": window_stretch(results[base.label], args.duration),
+                        "model_window_stretch": model_row(300.0)["window_stretch"]},
+           "recommendations": [{"kind": r.kind, "point": r.point, "saving": r.saving, "slowdown": r.slowdown}
+                               for r in ws.recommendations],
+           "missing": missing, "rows": rows}
+    print(json.dumps(out, indent=2, allow_nan=False))
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{x:.1%}"
+
+    def ci(pair: list) -> str:
+        return "unbounded" if None in pair else f"{pair[0]:.1%} to {pair[1]:.1%}"
+
+    b = out["baseline"]
+    lines = ["| cap W | clock MHz: model / measured | power W | window / host time: model / measured | slowdown: "
+             "model / measured (95% CI) | saving: model / measured (95% CI) |", "|---|---|---|---|---|---|",
+             f"| as found (300) | 1800 / {b['clock_mhz']:.4g} | {b['power_w']:.4g} | {b['model_window_stretch']:.2f} / "
+             f"{b['window_stretch']:.2f} | - | - |"]
+    for r in rows:
+        m, x = r["model"], r["measured"]
+        lines.append(f"| {r['cap_w']:g} | {m['clock_mhz']} / {x['clock_mhz']:.4g} | {x['power_w']:.4g} | "
+                     f"{m['window_stretch']:.2f} / {x['window_stretch']:.2f} | {pct(m['slowdown'])} / "
+                     f"{pct(x['slowdown'])} ({ci(x['slowdown_ci'])}) | {pct(m['saving'])} / {pct(x['saving'])} "
+                     f"({ci(x['saving_ci'])}) |")
+    print("\n".join(lines), file=sys.stderr)
+    if args.out:
+        args.out.write_text(json.dumps(out, indent=2, allow_nan=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
