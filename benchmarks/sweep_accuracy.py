@@ -8,7 +8,7 @@ model's clock, slowdown and gross-energy saving; the measured ones with their 95
 model's figure; the mean power measured during the repeats against the cap. The example plugin must be installed
 (``pip install -e examples/bench-plugin-acme``).
 
-    .venv/bin/python benchmarks/sweep_accuracy.py --out docs/data/sweep_accuracy.json
+    .venv/bin/python benchmarks/sweep_accuracy.py --write-docs   # docs/data/sweep_accuracy.json and docs/sweeps.md
 """
 
 from __future__ import annotations
@@ -22,12 +22,17 @@ import tempfile
 import time
 from pathlib import Path
 
+# One host thread: the board is handed the host's CPU time as its work, and an idle OpenMP worker spins for a
+# while after each parallel region, CPU time that is no work; with one thread every CPU-second is gemm's.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- sweep-accuracy:begin -->", "<!-- sweep-accuracy:end -->"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def model_row(cap_w: float) -> dict:
     from bench_plugin_acme.dvfs import Dvfs
-    from bench_plugin_acme.simwork import HOST_TO_BOARD
 
     m = Dvfs()
     top = m.clock_max_mhz
@@ -35,13 +40,13 @@ def model_row(cap_w: float) -> dict:
     energy = m.busy_power_w(clock) / m.speed(clock)
     return {"clock_mhz": clock, "power_w": m.busy_power_w(clock), "slowdown": m.speed(top) / m.speed(clock) - 1,
             "saving": 1 - energy / (m.busy_power_w(top) / m.speed(top)),
-            "window_stretch": HOST_TO_BOARD / m.speed(clock)}
+            "window_stretch": m.speed(top) / m.speed(clock)}
 
 
-def window_stretch(result: object, duration_s: float) -> float:
-    """Mean measured window length over the host's share of it (``--duration``)."""
+def mean_window_s(result: object) -> float:
+    """Mean length of the measured windows (the same host work in each: the board's clock sets the pace)."""
     repeats = result.workload("gemm").repeats  # type: ignore[attr-defined]
-    return sum(r.duration_s for r in repeats) / len(repeats) / duration_s
+    return sum(r.duration_s for r in repeats) / len(repeats)
 
 
 def run_sweep(tmp: Path, limits: list[float], args: argparse.Namespace) -> tuple[Path, object]:
@@ -68,6 +73,8 @@ def main() -> None:
     ap.add_argument("--idle", type=float, default=3.0)
     ap.add_argument("--quick", action="store_true", help="one cap, short windows: shows the script works")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--write-docs", action="store_true", help="write docs/data/sweep_accuracy.json and the table "
+                    "in docs/sweeps.md")
     args = ap.parse_args()
     if args.quick:
         args.limits, args.repeats, args.duration, args.warmup_max, args.idle = "100", 2, 0.3, 0.0, 0.3
@@ -97,6 +104,7 @@ def main() -> None:
             board.wait(timeout=30)
         ws = analyse(points, "gross", 0.05, folders).workload("gemm")
     results = dict(points)
+    base_window_s = mean_window_s(results[ws.points[0].label])
     rows = []
     for p in ws.points:
         if p.baseline:
@@ -107,7 +115,7 @@ def main() -> None:
             "measured": {"saving": p.saving, "saving_ci": [p.saving_low, p.saving_high], "slowdown": p.slowdown,
                          "slowdown_ci": [p.slowdown_low, p.slowdown_high], "power_w": p.power_w,
                          "clock_mhz": p.mean_clock_mhz, "repeats": p.n, "on_frontier": p.on_frontier,
-                         "window_stretch": window_stretch(results[p.label], args.duration)},
+                         "window_stretch": mean_window_s(results[p.label]) / base_window_s},
             "saving_in_ci": None if p.saving_low is None else p.saving_low <= model["saving"] <= p.saving_high,
             "slowdown_in_ci": None if p.slowdown_low is None else
             p.slowdown_low <= model["slowdown"] <= p.slowdown_high,
@@ -119,8 +127,7 @@ def main() -> None:
                         "warmup_max_s": args.warmup_max, "idle_s": args.idle, "quick": args.quick},
            "sweep_s": seconds, "status": record.status, "restored": record.restored.ok if record.restored else None,
            "baseline": {"power_w": base.power_w, "clock_mhz": base.mean_clock_mhz, "repeats": base.n,
-                        "window_stretch": window_stretch(results[base.label], args.duration),
-                        "model_window_stretch": model_row(300.0)["window_stretch"]},
+                        "window_s": base_window_s},
            "recommendations": [{"kind": r.kind, "point": r.point, "saving": r.saving, "slowdown": r.slowdown}
                                for r in ws.recommendations],
            "missing": missing, "rows": rows}
@@ -133,10 +140,10 @@ def main() -> None:
         return "unbounded" if None in pair else f"{pair[0]:.1%} to {pair[1]:.1%}"
 
     b = out["baseline"]
-    lines = ["| cap W | clock MHz: model / measured | power W | window / host time: model / measured | slowdown: "
-             "model / measured (95% CI) | saving: model / measured (95% CI) |", "|---|---|---|---|---|---|",
-             f"| as found (300) | 1800 / {b['clock_mhz']:.4g} | {b['power_w']:.4g} | {b['model_window_stretch']:.2f} / "
-             f"{b['window_stretch']:.2f} | - | - |"]
+    lines = ["| cap W | clock MHz: model / measured | power W | window length / as found: model / measured | "
+             "slowdown: model / measured (95% CI) | saving: model / measured (95% CI) |", "|---|---|---|---|---|---|",
+             f"| as found (300) | 1800 / {b['clock_mhz']:.4g} | {b['power_w']:.4g} | 1 ({b['window_s']:.2f} s) | - "
+             "| - |"]
     for r in rows:
         m, x = r["model"], r["measured"]
         lines.append(f"| {r['cap_w']:g} | {m['clock_mhz']} / {x['clock_mhz']:.4g} | {x['power_w']:.4g} | "
@@ -146,6 +153,25 @@ def main() -> None:
     print("\n".join(lines), file=sys.stderr)
     if args.out:
         args.out.write_text(json.dumps(out, indent=2, allow_nan=False) + "\n")
+    if args.write_docs:
+        write_docs(out, "\n".join(lines))
+
+
+def write_docs(report: dict, table: str) -> None:
+    (ROOT / "docs" / "data" / "sweep_accuracy.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+    doc = ROOT / "docs" / "sweeps.md"
+    body = doc.read_text(encoding="utf-8")
+    a, b = body.index(BEGIN) + len(BEGIN), body.index(END)
+    s, m = report["settings"], report["machine"]
+    load = m.get("loadavg_start") or m.get("loadavg")
+    stamp = (f"\n\nProduced by `.venv/bin/python benchmarks/sweep_accuracy.py --write-docs` on {report['date']}: "
+             f"{s['repeats']} repeats of {s['duration_s']:g} s of host compute per cap, the sweep took "
+             f"{report['sweep_s']:.0f} s; load average {load} at the start, {m['loadavg_end']} at the end.\n\n")
+    rows = report["rows"]
+    inside = (f"The model's figure lies inside the measured 95% CI for the slowdown at "
+              f"{sum(bool(r['slowdown_in_ci']) for r in rows)} of {len(rows)} caps and for the saving at "
+              f"{sum(bool(r['saving_in_ci']) for r in rows)} of {len(rows)}.")
+    doc.write_text(body[:a] + stamp + table + "\n\n" + inside + "\n\n" + body[b:], encoding="utf-8")
 
 
 if __name__ == "__main__":

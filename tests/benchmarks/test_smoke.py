@@ -138,11 +138,11 @@ def test_sweep_accuracy_sweeps_the_simulated_board_and_sets_the_model_beside_it(
     assert row["cap_w"] == 100.0 and model["clock_mhz"] == 650 and model["power_w"] <= 100.0
     assert measured["power_w"] <= 100.0 * 1.05 < 200.0 < base["power_w"]  # the cap acts on average power
     assert abs(measured["clock_mhz"] - 650) < 25
-    # the same host compute per window takes the board 2.2x longer at 650 MHz than at 1800 MHz. A loaded host
-    # stretches every window alike (its steps overrun the window's end), so the model is checked on the ratio of
-    # the capped stretch to the as-found one, which that load cancels out of
-    assert measured["window_stretch"] > 1.6 * base["window_stretch"]
-    ratio = measured["window_stretch"] / base["window_stretch"]
-    assert abs(ratio / (model["window_stretch"] / base["model_window_stretch"]) - 1) < 0.25
-    assert finite(measured["saving"]) and finite(measured["slowdown"])
+    # the same host work per window takes the board 2.2x longer at 650 MHz than at 1800 MHz, and the work per unit
+    # is the host's CPU time, not its wall time: per unit, time and energy follow the board's model however busy
+    # the host is
+    assert measured["window_stretch"] > 1.6
+    assert abs(measured["window_stretch"] / model["window_stretch"] - 1) < 0.25
+    assert abs(measured["slowdown"] - model["slowdown"]) < 0.35 * model["slowdown"]
+    assert abs(measured["saving"] - model["saving"]) < 0.1
     assert "| 100 | 650 / " in table

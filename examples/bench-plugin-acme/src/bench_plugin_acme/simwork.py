@@ -5,15 +5,16 @@ power cap or a clock lock slow them down as it would on the board, the device ba
 work it submits to the board, and the simulated driver (:mod:`bench_plugin_acme.fake`, DVFS mode) executes it at
 its clock:
 
-- **submitting**: while the host computes, each second of it is ``HOST_TO_BOARD`` (2) seconds of board work at
-  the board's top clock. A daemon thread looks every 10 ms: the host is computing when a thread of this process
-  (the runner's, torch's) is running or waiting for a CPU (state ``R`` in ``/proc/self/task/*/stat``); through an
-  idle window every thread sleeps. Waiting for a CPU counts, so a host shared with other processes does not
-  make the board look idle. The board is thus the slower of the two, as an accelerator is for compute-bound
-  work: during a window its queue never runs dry and its clock sets the pace. A window of ``--duration`` s of
-  host compute lasts ``2 x duration / speed(clock)``: a slower clock stretches it in proportion, which is how a
-  cap shows as lower throughput. The total is posted as ``sim_work_submitted_us``, in microseconds; the driver
-  keeps the board busy while ``sim_work_done_us`` is behind.
+- **submitting**: each CPU-second the process spends computing is ``HOST_TO_BOARD`` (2) seconds of board work
+  at the board's top clock. A daemon thread posts every 10 ms the CPU time the process used since its last post
+  (``time.process_time``), less its own; through an idle window every thread sleeps and almost nothing is
+  posted. CPU time, not wall time, is the measure because it is what a unit of work costs whatever else the
+  host runs: on a host shared with other processes a unit still submits the same board work, so energy and time
+  per unit depend on the board's clock alone, as on a real accelerator. The board is the slower of the two, as
+  an accelerator is for compute-bound work: during a window its queue never runs dry and its clock sets the
+  pace, so a slower clock stretches the window in proportion, which is how a cap shows as lower throughput.
+  The total is posted as ``sim_work_submitted_us``, in microseconds; the driver keeps the board busy while
+  ``sim_work_done_us`` is behind.
 - **synchronising**: ``AcmeDevice.synchronize()`` posts the last work and waits until the board has done it, as
   ``torch.cuda.synchronize()`` waits for queued kernels. At the top clock the board keeps up with the host and
   the wait is short; at a lower clock the board falls behind and the wait stretches the window in proportion:
@@ -56,7 +57,6 @@ class HostWork:
 
     _queues: ClassVar[dict[Path, HostWork]] = {}
     _registry_lock: ClassVar[threading.Lock] = threading.Lock()
-    _reporters: ClassVar[set[int]] = set()  # native ids of the queues' own threads: looking is not computing
 
     @classmethod
     def for_board(cls, folder: Path) -> HostWork | None:
@@ -85,8 +85,8 @@ class HostWork:
 
     def __init__(self, folder: Path, session: str) -> None:
         self.folder, self.session = folder, session
-        self._wall_last = time.monotonic()
-        self._computing = False
+        self._reporter_cpu = 0.0  # CPU the queue's own thread has used (looking is not computing)
+        self._cpu_last = time.process_time()
         self._total_us = float(max(self._read("sim_work_submitted_us"), self._read("sim_work_done_us")))
         self._lock = threading.Lock()
         self._draining = False  # while synchronize() waits, the thread's polling is not work
@@ -100,35 +100,13 @@ class HostWork:
         except (OSError, ValueError):
             return 0
 
-    @classmethod
-    def host_computing(cls) -> bool:
-        """Whether a thread of this process other than the queues' own is running or waiting for a CPU."""
-        try:
-            tids = os.listdir("/proc/self/task")
-        except OSError:
-            return False
-        for tid in tids:
-            if not tid.isdigit() or int(tid) in cls._reporters:
-                continue
-            try:
-                with open(f"/proc/self/task/{tid}/stat", encoding="ascii", errors="replace") as fh:
-                    text = fh.read()
-            except OSError:  # the thread ended
-                continue
-            if text[text.rfind(")") + 2:text.rfind(")") + 3] == "R":
-                return True
-        return False
-
-    def post(self, computing: bool | None = None) -> int:
-        """Post the work done since the last post (computing as last seen, unless given); returns the total
-        submitted (us)."""
+    def post(self) -> int:
+        """Post the work the host computed since the last post; returns the total submitted (us)."""
         with self._lock:
-            wall = time.monotonic()
-            if computing is not None:
-                self._computing = computing
-            if self._computing and not self._draining:  # waiting for the board is not work
-                self._total_us += 1e6 * HOST_TO_BOARD * max(wall - self._wall_last, 0.0)
-            self._wall_last = wall
+            cpu = time.process_time() - self._reporter_cpu
+            if not self._draining:  # waiting for the board is not work
+                self._total_us += 1e6 * HOST_TO_BOARD * max(cpu - self._cpu_last, 0.0)
+            self._cpu_last = cpu
             total = int(self._total_us)
             _write_atomic(self.folder / "sim_work_submitted_us", total)
             return total
@@ -141,12 +119,13 @@ class HostWork:
             return False
 
     def _loop(self) -> None:
-        HostWork._reporters.add(threading.get_native_id())
         checked = time.monotonic()
         while self.alive:
             time.sleep(POST_PERIOD_S)
             try:
-                self.post(self.host_computing())
+                with self._lock:
+                    self._reporter_cpu = time.thread_time()
+                self.post()
             except OSError:  # the board's folder is gone
                 break
             if time.monotonic() - checked > STALE_S / 4:
@@ -175,4 +154,4 @@ class HostWork:
         finally:
             with self._lock:
                 self._draining = False
-                self._wall_last = time.monotonic()
+                self._cpu_last = time.process_time() - self._reporter_cpu
