@@ -281,6 +281,26 @@ class Distributed(_Model):
     failure: str | None = None
 
 
+class PhaseTime(_Model):
+    """How long one phase of a run took, on the run's monotonic clock: ``phase`` is ``idle`` (the idle baseline),
+    ``setup``, ``warmup`` or ``repeats`` (the measured windows) of ``workload``, or ``finish`` (the trace
+    written as Parquet and the result assessed); ``start_s`` counts from the start of the run."""
+
+    phase: str
+    workload: str | None = None
+    start_s: float
+    duration_s: float
+
+
+class Timing(_Model):
+    """When the run started and finished (UTC, ISO 8601), its length (s) and each phase's."""
+
+    started_utc: str
+    finished_utc: str | None = None  # None while the run goes on (a provisional result)
+    duration_s: float | None = None
+    phases: list[PhaseTime] = Field(default_factory=list)
+
+
 class Integrity(_Model):
     """SHA-256 over the canonical result (without this block) and the trace's digest."""
 
@@ -310,6 +330,7 @@ class Result(_Model):
     trace: TraceRef = Field(default_factory=TraceRef)
     validity: list[ValidityCheck] | None = None
     distributed: Distributed | None = None  # multi-device / multi-node runs only
+    timing: Timing | None = None  # results written before it was recorded have none
     integrity: Integrity | None = None
 
     def workload(self, name: str) -> WorkloadResult:
