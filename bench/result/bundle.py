@@ -47,14 +47,17 @@ FORMAT = "bench-bundle"
 FORMAT_VERSION = 1
 MANIFEST_CONTEXT = b"bench-bundle-manifest-v1\n"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+IDENTICAL = "already imported (identical)"  # what _place says of a result whose files are in place already
 
 
 @dataclass
 class BundleReport:
-    """What an export or import did: result names done, and (path or name, reason) refused."""
+    """What an export or import did: result names done, names already imported with identical files (an import
+    run twice), and (path or name, reason) refused."""
 
     done: list[str] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
+    identical: list[str] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
     signer: str | None = None
 
@@ -234,11 +237,20 @@ def _place(name: str, entry: dict[str, Any], files: dict[str, bytes], target: Pa
         return "the result's digest differs from the manifest's"
     dest = target / name
     if dest.exists():
-        same = dest.is_dir() and (dest / RESULT_FILE).is_file() and \
-            _sha256((dest / RESULT_FILE).read_bytes()) == entry["files"][RESULT_FILE]
-        return "already imported (identical)" if same else f"{dest} exists and differs; not overwritten"
+        return IDENTICAL if _same_files(dest, entry["files"]) else f"{dest} exists and differs; not overwritten"
     os.replace(folder, dest)
     return None
+
+
+def _same_files(folder: Path, files: dict[str, str]) -> bool:
+    """Whether ``folder`` holds every file of a manifest entry with the digest the manifest gives."""
+    if not folder.is_dir():
+        return False
+    for file, digest in files.items():
+        path = folder / file
+        if not path.is_file() or _sha256(path.read_bytes()) != digest:
+            return False
+    return True
 
 
 def import_bundle(bundle: Path | str, target: Path | str, trusted: list[Any] | None = None) -> BundleReport:
@@ -267,6 +279,8 @@ def import_bundle(bundle: Path | str, target: Path | str, trusted: list[Any] | N
                 problem = _place(name, entry, files, target, staging, trusted)
             if problem is None:
                 report.done.append(name)
+            elif problem == IDENTICAL:
+                report.identical.append(name)
             else:
                 report.refused.append((name, problem))
     finally:
