@@ -71,8 +71,16 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
 
-def _table(scores: list[Any], std: Any) -> Any:
+def _labels(loaded: list[tuple[Path, Any]]) -> list[str]:
+    """What the tables call each result: its folder's name (run ids are in the JSON)."""
+    from bench.result.store import folder_labels
+
+    return folder_labels([Path(p) for p, _ in loaded], [r.run_id for _, r in loaded])
+
+
+def _table(scores: list[Any], std: Any, labels: list[str]) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     per = f"{std.reported.per_units:g}".replace("1000", "1k")
     carbon = scores[0].footprint.carbon_unit if scores and scores[0].footprint is not None else "gCO2e"
@@ -87,10 +95,10 @@ def _table(scores: list[Any], std: Any) -> Any:
     table.add_column(f"mL/{per} accel.", justify="right")
     table.add_column("quality", no_wrap=True)
     table.add_column("conforms", no_wrap=True)
-    for s in scores:
+    for s, label in zip(scores, labels):
         for w in s.workloads:
             table.add_row(
-                s.run_id, w.workload, _fmt_ci(w), w.grade or "ungraded",
+                Text(label), Text(w.workload), _fmt_ci(w), w.grade or "ungraded",
                 _num(w.carbon_g), _num(w.carbon_accelerator_g), _num(w.water_ml), _num(w.water_accelerator_ml),
                 f"L{s.quality.level}", "yes" if s.conforms else "no",
             )
@@ -107,13 +115,13 @@ def footprint_lines(f: Any) -> list[str]:
     ]
 
 
-def _print_details(console: Any, scores: list[Any]) -> None:
+def _print_details(console: Any, scores: list[Any], labels: list[str]) -> None:
     if scores and scores[0].footprint is not None:
         for line in footprint_lines(scores[0].footprint):
             console.print(line, highlight=False, markup=False)
         console.print("server: device energy x server overhead = IT energy, then PUE and WUE; accel.: the device's "
                       "own energy only", highlight=False, markup=False)
-    for s in scores:
+    for s, label in zip(scores, labels):
         notes = []
         if s.footprint is not None:
             notes.append(f"server overhead {s.footprint.overhead:g} (IT / device energy): "
@@ -123,7 +131,7 @@ def _print_details(console: Any, scores: list[Any]) -> None:
         notes += [f"{i.severity}: {i.code}: {i.message}" for i in s.issues]
         notes += [f"failed {c.line()}" for c in s.failed]
         for note in notes:
-            console.print(f"{s.run_id}: {note}", highlight=False, markup=False)
+            console.print(f"{label}: {note}", highlight=False, markup=False)
 
 
 @click.command()
@@ -166,14 +174,16 @@ def score(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
                                 carbon_basis_text=carbon_basis)
     loaded, errors = _load_all(results)
     scores = [score_result(result, std, profiles, factors) for _, result in loaded]
+    labels = _labels(loaded)
     if as_json:
-        click.echo(json.dumps([s.model_dump(mode="json") for s in scores], indent=2, allow_nan=False))
+        click.echo(json.dumps([{"run": label, "path": str(path), **s.model_dump(mode="json")}
+                               for (path, _), label, s in zip(loaded, labels, scores)], indent=2, allow_nan=False))
     else:
         from bench.cli.console import console as wide_console
 
         console = wide_console()
-        console.print(_table(scores, std))
-        _print_details(console, scores)
+        console.print(_table(scores, std, labels))
+        _print_details(console, scores, labels)
     for _, message in errors[:-1]:
         click.echo(f"bench: error: {message}", err=True)
     if errors:
