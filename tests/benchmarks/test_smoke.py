@@ -106,3 +106,16 @@ def test_accuracy_window_energy_with_counter_is_near_exact(accuracy):
             assert e["methods"] == ["integrated_power"]
     for w in report["windows"]:
         assert w["exact_j"] > 0 and 0.3 < w["duration_s"] < 2.0
+
+
+def test_startup_times_every_command_side_by_side():
+    report, table = run_script("startup.py")
+    assert report["benchmark"] == "startup"
+    rows = {r["command"]: r for r in report["results"]}
+    assert set(rows) == {"bench --help", "bench list", "bench plugins list"}
+    for name, row in rows.items():
+        assert row["runs"] == 2 and finite(row["wall_s"]["median"]) and row["wall_s"]["median"] > 0
+        assert row["wall_s"]["min"] <= row["wall_s"]["median"] <= row["wall_s"]["max"]
+        assert finite(row["cpu_s"]["median"]) and row["peak_rss_mib"] > 5
+        assert row["heavy_imports"] == []  # no torch, pandas, scipy, matplotlib, pyarrow or codecarbon
+        assert f"| `{name}` |" in table
