@@ -204,16 +204,42 @@ def rated_power(cpu_name: str, rated_power_w: float | None = None, source: str |
 # --- utilisation --------------------------------------------------------------------------------
 
 
-def _proc_stat_times(path: Path) -> tuple[int, int] | None:
-    """(busy, whole) jiffies summed over all CPUs, or None without /proc/stat."""
+class ProcStat:
+    """``/proc/stat`` kept open: each read is one ``pread`` of its first line, a few times cheaper than opening
+    the file again for every read (the meter reads it at every poll)."""
+
+    def __init__(self, path: Path = PROC_STAT) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def times(self) -> tuple[int, int] | None:
+        """(busy, whole) jiffies summed over all CPUs, or None without a readable file."""
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDONLY)
+            head = os.pread(self._fd, 512, 0)
+        except OSError:
+            self.close()
+            return None
+        return _stat_times(head.split(b"\n", 1)[0].split())
+
+    def close(self) -> None:
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+
+
+def _stat_times(fields: list[bytes]) -> tuple[int, int] | None:
+    """(busy, whole) jiffies from the fields of ``/proc/stat``'s ``cpu`` line."""
+    if not fields or fields[0] != b"cpu":
+        return None
     try:
-        with open(path, encoding="ascii") as fh:
-            fields = fh.readline().split()
-    except OSError:
+        v = [int(x) for x in fields[1:9]] + [0] * max(0, 9 - len(fields))
+    except ValueError:
         return None
-    if not fields or fields[0] != "cpu":
-        return None
-    v = [int(x) for x in fields[1:9]] + [0] * max(0, 9 - len(fields))
     user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
     busy = user + nice + system + irq + softirq
     return busy, busy + idle + iowait + steal
@@ -234,7 +260,8 @@ class SystemUtilization:
     def __init__(self, stat_path: Path = PROC_STAT) -> None:
         self.stat_path = stat_path
         self.cpus = os.cpu_count() or 1
-        self._last = _proc_stat_times(stat_path)
+        self._stat = ProcStat(stat_path)
+        self._last = self._stat.times()
         self._last_wall = time.monotonic()
         self._last_proc = _process_cpu_s()
         self.method = "/proc/stat" if self._last is not None else "process CPU time (os.times)"
@@ -243,7 +270,7 @@ class SystemUtilization:
 
     def __call__(self) -> float | None:
         now_wall, now_proc = time.monotonic(), _process_cpu_s()
-        times = _proc_stat_times(self.stat_path) if self._last is not None else None
+        times = self._stat.times() if self._last is not None else None
         if times is not None and self._last is not None:
             busy, whole = times[0] - self._last[0], times[1] - self._last[1]
             if whole <= 0:
@@ -259,6 +286,9 @@ class SystemUtilization:
             self._busy_total_s += now_proc - self._last_proc
         self._last_wall, self._last_proc = now_wall, now_proc
         return min(1.0, max(0.0, u))
+
+    def close(self) -> None:
+        self._stat.close()
 
     @property
     def busy_s(self) -> float:
@@ -346,6 +376,11 @@ class EstimateSampler(Sampler):
                 return Reading()
             watts = power_w(self.rated.watts, self._last_u, self.model, self.idle_fraction)
             return Reading(power_w=watts, utilization=self._last_u)
+
+    def close(self) -> None:
+        close = getattr(self._utilization, "close", None)
+        if callable(close):
+            close()
 
     def describe(self) -> dict[str, Any]:
         if self.model == "linear":

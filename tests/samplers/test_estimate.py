@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from bench.samplers.base import PowerKind, SamplerUnavailable, Scope
 from bench.samplers.estimate import (
     GENERIC_W_PER_CPU,
     EstimateSampler,
+    RatedPower,
     SystemUtilization,
     match_cpu,
     normalise_cpu_name,
@@ -161,6 +163,12 @@ def test_proc_stat_utilisation(tmp_path: Path) -> None:
     # busy += 60 user + 20 system + 10 softirq; idle 80, iowait 10, steal 20; guest fields ignored
     stat.write_text("cpu  160 0 70 880 60 0 10 20 99 99\ncpu0 1 2 3\n")
     assert source() == pytest.approx(90 / 200)
+    fds = set(os.listdir("/proc/self/fd"))
+    sampler = EstimateSampler(RatedPower(65.0, "given", "test"), "cpu", source)
+    sampler.close()  # the file the source keeps open is closed with the sampler
+    assert len(set(os.listdir("/proc/self/fd")) - fds) == 0 and len(fds - set(os.listdir("/proc/self/fd"))) == 1
+    stat.write_text("cpu  260 0 70 880 60 0 10 20 99 99\n")
+    assert source() == pytest.approx(1.0)  # and opened again if it is read after all
 
 
 def test_real_machine_estimate_is_within_rated_bounds() -> None:
