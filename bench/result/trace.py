@@ -198,7 +198,6 @@ def trace_path(folder: Path) -> Path:
 
 def iter_batches(path: Path, columns: list[str] | None = None) -> Iterator:
     """Record batches of a trace file (Parquet or stream), with bounded memory."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(path)
@@ -244,7 +243,6 @@ def read_trace(path: Path, columns: list[str] | None = None):
 
 def trace_metadata(path: Path) -> dict[str, Any]:
     """The JSON metadata the meter stored in the trace's schema (channel capabilities, ...)."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(path)
