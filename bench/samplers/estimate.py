@@ -253,13 +253,16 @@ def _process_cpu_s() -> float:
 class SystemUtilization:
     """Machine-wide CPU utilisation (0..1) between successive calls, from /proc/stat.
 
-    Falls back to this process's CPU time over wall time x CPUs where /proc/stat is missing.
-    Returns None while no time has passed (jiffies are 10 ms).
+    Falls back to this process's CPU time over wall time x CPUs where /proc/stat is missing (or goes
+    missing: the call that finds it gone starts the fallback's first interval and returns None).
+    Returns None while no time has passed (jiffies are 10 ms). A call with /proc/stat is one ``pread``
+    and no other system call: the meter makes one at every poll.
     """
 
     def __init__(self, stat_path: Path = PROC_STAT) -> None:
         self.stat_path = stat_path
         self.cpus = os.cpu_count() or 1
+        self._tick_s = 1.0 / (os.sysconf("SC_CLK_TCK") or 100)
         self._stat = ProcStat(stat_path)
         self._last = self._stat.times()
         self._last_wall = time.monotonic()
@@ -269,21 +272,24 @@ class SystemUtilization:
         self._busy_total_s = 0.0
 
     def __call__(self) -> float | None:
+        if self._last is not None:
+            times = self._stat.times()
+            if times is not None:
+                busy, whole = times[0] - self._last[0], times[1] - self._last[1]
+                if whole <= 0:
+                    return None
+                self._last = times
+                self._busy_total_s += busy * self._tick_s
+                return min(1.0, max(0.0, busy / whole))
+            self._last = None  # /proc/stat went away: this process's CPU time from now on
+            self._last_wall, self._last_proc = time.monotonic(), _process_cpu_s()
+            return None
         now_wall, now_proc = time.monotonic(), _process_cpu_s()
-        times = self._stat.times() if self._last is not None else None
-        if times is not None and self._last is not None:
-            busy, whole = times[0] - self._last[0], times[1] - self._last[1]
-            if whole <= 0:
-                return None
-            self._last = times
-            self._busy_total_s += busy / (os.sysconf("SC_CLK_TCK") or 100)
-            u = busy / whole
-        else:
-            wall = now_wall - self._last_wall
-            if wall <= 0:
-                return None
-            u = (now_proc - self._last_proc) / (wall * self.cpus)
-            self._busy_total_s += now_proc - self._last_proc
+        wall = now_wall - self._last_wall
+        if wall <= 0:
+            return None
+        u = (now_proc - self._last_proc) / (wall * self.cpus)
+        self._busy_total_s += now_proc - self._last_proc
         self._last_wall, self._last_proc = now_wall, now_proc
         return min(1.0, max(0.0, u))
 
@@ -296,7 +302,11 @@ class SystemUtilization:
         return self._busy_total_s
 
     def process_share(self) -> float | None:
-        """This process's CPU time as a fraction of all busy CPU time since the source was made."""
+        """This process's CPU time as a fraction of all busy CPU time since the source was made (both brought up
+        to now)."""
+        if self._last is not None:
+            self()
+            self._last_proc = _process_cpu_s()
         if self._busy_total_s <= 0:
             return None
         return min(1.0, (self._last_proc - self._start_proc) / self._busy_total_s)
@@ -333,6 +343,7 @@ class EstimateSampler(Sampler):
         self._utilization_method = utilization_method
         self._lock = threading.Lock()
         self._last_u: float | None = None
+        self._last_w = 0.0  # the power of _last_u
         self._last_t = time.monotonic()
 
     @classmethod
@@ -372,10 +383,10 @@ class EstimateSampler(Sampler):
                 u = self._utilization()
                 if u is not None:
                     self._last_u, self._last_t = min(1.0, max(0.0, float(u))), now
+                    self._last_w = power_w(self.rated.watts, self._last_u, self.model, self.idle_fraction)
             if self._last_u is None:
                 return Reading()
-            watts = power_w(self.rated.watts, self._last_u, self.model, self.idle_fraction)
-            return Reading(power_w=watts, utilization=self._last_u)
+            return Reading(power_w=self._last_w, utilization=self._last_u)
 
     def close(self) -> None:
         close = getattr(self._utilization, "close", None)
@@ -389,6 +400,7 @@ class EstimateSampler(Sampler):
         else:
             formula = f"power_w = {self.rated.watts:g} * (0.1 + 0.9 * u**3)"
         share = getattr(self._utilization, "process_share", None)
+        share = share() if callable(share) else None  # first: it brings the busy time up to now
         busy = getattr(self._utilization, "busy_s", None)
         return {
             "sampler": self.name,
@@ -404,7 +416,7 @@ class EstimateSampler(Sampler):
             "utilization": (
                 f"system-wide over {os.cpu_count() or 1} logical CPUs ({self._utilization_method})"
             ),
-            "process_cpu_share": share() if callable(share) else None,
+            "process_cpu_share": share,
             "busy_cpu_s": float(busy) if isinstance(busy, (int, float)) else None,
         }
 

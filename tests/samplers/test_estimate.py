@@ -180,3 +180,31 @@ def test_real_machine_estimate_is_within_rated_bounds() -> None:
     assert reading.utilization is not None and 0.0 < reading.utilization <= 1.0
     assert 5.0 < reading.power_w <= 50.0
     assert sampler.describe()["utilization"].endswith("(/proc/stat)")
+
+
+def test_process_share_is_brought_up_to_now(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tick_s = 1.0 / (os.sysconf("SC_CLK_TCK") or 100)
+    cpu_s = [10.0]
+    monkeypatch.setattr(estimate, "_process_cpu_s", lambda: cpu_s[0])
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 0 900 0 0 0 0\n")
+    source = SystemUtilization(stat)
+    # no poll since: the machine was busy 200 jiffies, this process for half of them
+    stat.write_text("cpu  300 0 0 1000 0 0 0 0\n")
+    cpu_s[0] += 100 * tick_s
+    assert source.process_share() == pytest.approx(0.5)
+    assert source.busy_s == pytest.approx(200 * tick_s)
+
+
+def test_proc_stat_going_away_falls_back_to_process_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu_s = [10.0]
+    monkeypatch.setattr(estimate, "_process_cpu_s", lambda: cpu_s[0])
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 0 900 0 0 0 0\n")
+    source = SystemUtilization(stat)
+    monkeypatch.setattr(estimate.ProcStat, "times", lambda self: None)  # the file can no longer be read
+    assert source() is None  # the fallback's first interval starts here
+    cpu_s[0] += 1e6  # far more CPU time than wall time x CPUs: clamped
+    assert source() == 1.0
+    time.sleep(0.02)
+    assert source() == 0.0  # no CPU time since: idle, though /proc/stat is gone
