@@ -33,6 +33,8 @@ class WorkloadParams:
     size: int | None = None  # e.g. the GEMM's n
     compile: bool = False
     seed: int = 0
+    model: str | None = None  # a model to load (a hub id or a local folder), for workloads that take one
+    random_weights: bool = False  # build that model from its configuration alone, with random weights
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,8 +76,12 @@ class Workload(ABC):
     description: ClassVar[str] = ""
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     dtypes: ClassVar[tuple[str, ...]] = ("fp32",)
+    takes_model: ClassVar[bool] = False  # whether --model / --random-weights apply
 
     def __init__(self, params: WorkloadParams) -> None:
+        if (params.model is not None or params.random_weights) and not self.takes_model:
+            raise UsageError(f"workload {self.name!r} takes no model; --model and --random-weights apply to "
+                             "the Hugging Face workloads (hf-*)")
         if params.preset not in self.presets:
             raise UsageError(
                 f"workload {self.name!r} has no preset {params.preset!r}; choices: {', '.join(sorted(self.presets))}"

@@ -1,30 +1,39 @@
-"""Sampling accuracy of the meter: achieved rate, interval jitter, and window energy vs the exact value.
+"""Sampling accuracy of the meter on sensors modelled as they are: window energy against the exact value.
 
-Part 1 (rate): one ``replay`` channel on the real monotonic clock, the meter at each rate for
-``--duration`` seconds, streaming its trace to a temporary folder. Reported from ``Meter.stats()``
-(the interval between the ends of successive polls) and, as an independent check, from the written
-trace's ``t_ns`` for that channel: achieved rate, its error vs nominal, interval p50/p99/max and the
-number of gaps (intervals over 3x the nominal one).
+Part 1 (rate): one ``replay`` channel on the real monotonic clock, the meter at each rate, its trace
+streamed to a temporary folder: achieved rate and interval percentiles, from ``Meter.stats()`` and
+independently from the written trace.
 
-Part 2 (energy): traces with analytically known energy (steps, 20 ms spikes, a ramp; sampled
-every 1 ms with an exact counter) replayed on the real clock, each twice in the same meter: with
-the counter, and with power only (``power_only``, so the meter integrates power). Windows of
-0.6-1.4 s are opened and closed back to back; each channel's window energy is compared with the
-profile's exact energy between that channel's own edge reads (found in the written trace).
+Part 2 (energy): the real meter, unthreaded, on a simulated clock, reading sensors that refresh as the
+hardware does: the fake NVML through the real ``nvml`` sampler (a whole-mJ counter refreshed every 10 ms;
+``nvmlDeviceGetPowerUsage``, a 1 s mean refreshed every 100 ms; the instant field, here refreshed every
+1 ms) and, as measured on an H200 (driver 580.159.04: a counter refreshed every 100 ms, power every
+100.6 ms, an instant field that averages 25 ms of each refresh), and RAPL's counter (61 uJ units, 1 ms).
+Loads with exactly known energy: steps (window edges on steps), ramps, sines, 20 ms spikes once a second
+(edges mid-spike) and random bursts; windows of 1, 5, 10 and 30 s; reads at 10, 100 and 1000 Hz
+(stratified). Each window's error against the load's exact energy, and whether its stated bound covers it.
+
+Part 3 (phase): 20 ms spikes once a second read by instantaneous power at 10 Hz over 10 s windows, the
+spike train at ten phases across one read period: regular reads lock in phase (each phase its own bias:
+every spike hit, or every one missed), stratified reads do not (every phase's mean error near zero).
+
+Part 4 (targets): the issue's targets checked against part 2, and the counter-vs-power validity check
+over every >= 10 s window of a counter with averaged power.
 
 Usage::
 
-    python benchmarks/sampling_accuracy.py [--quick] [--out FILE]
+    python benchmarks/sampling_accuracy.py [--quick] [--out FILE] [--write-docs]
 
-JSON goes to stdout (and ``--out``); markdown tables go to stderr.
+JSON goes to stdout (and ``--out``); the markdown tables go to stderr, and with ``--write-docs`` into
+docs/performance.md between its ``sampling-accuracy`` markers (and the JSON to docs/data/).
 """
 
 from __future__ import annotations
 
 import argparse
-import bisect
 import datetime as dt
 import json
+import math
 import os
 import random
 import sys
@@ -39,73 +48,286 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
 
 from _machine import machine_info  # noqa: E402  (beside this script)
 
-from bench.clock import MonotonicClock  # noqa: E402  (light: no heavy imports)
+from bench.clock import SimClock  # noqa: E402  (light: no heavy imports)
 
-SPIKE_WIDTH_S = 0.020
-
-
-class OriginClock(MonotonicClock):
-    """The monotonic clock, remembering its first reading: a replay sampler reads its clock first
-    when it is created, so ``first_ns`` is the instant its trace time 0 maps to."""
-
-    def __init__(self) -> None:
-        self.first_ns: int | None = None
-
-    def now_ns(self) -> int:
-        t = time.monotonic_ns()
-        if self.first_ns is None:
-            self.first_ns = t
-        return t
+H100 = "NVIDIA H100 80GB HBM3"
+WINDOW_LENGTHS = (1.0, 5.0, 10.0, 30.0)
+BEGIN, END = "<!-- sampling-accuracy:begin -->", "<!-- sampling-accuracy:end -->"
 
 
-def profiles(length_s: float):
-    """The three reference profiles (power in W over ``length_s`` seconds)."""
-    from bench.conformance.traces import ramp, spikes, steps
+# --- sensors ------------------------------------------------------------------------------------------------
 
-    levels, t, rng = [], 0.0, random.Random(7)
-    while t < length_s:
-        levels.append((t, rng.choice([80.0, 150.0, 220.0, 300.0])))
-        t += 0.373  # not a multiple of 10 ms: the sampling phase moves from step to step
-    return {
-        "steps": steps(levels, length_s),
-        "spikes_20ms": spikes(100.0, 300.0, 0.137, SPIKE_WIDTH_S, length_s),
-        "ramp": ramp(100.0, 300.0, 0.5, length_s - 0.5, length_s),
+
+class RaplModel:
+    """RAPL's package counter as the kernel shows it: 61.035 uJ units, refreshed every millisecond."""
+
+    UNIT_J = 61035e-9
+
+    def __init__(self, timeline: Any, clock: SimClock) -> None:
+        from bench.samplers.base import Capabilities, PowerKind, Scope
+
+        self.name, self.channel, self.timeline, self.clock = "rapl-model", "rapl:package-0", timeline, clock
+        self.capabilities = Capabilities(energy_counter=True, power=PowerKind.NONE, scope=Scope.PACKAGE,
+                                         update_period_s=0.001, counter_wrap_j=None)
+
+    def read(self) -> Any:
+        from bench.samplers.base import Reading
+
+        t = math.floor(self.clock.now_ns() / 1e6) / 1e3
+        return Reading(energy_j=math.floor(self.timeline.energy_j(0.0, t) / self.UNIT_J) * self.UNIT_J)
+
+    def close(self) -> None:
+        return None
+
+
+def sensors(quick: bool) -> dict[str, dict[str, Any]]:
+    """name -> how to build it: the fake GPU's settings and the nvml sampler's power option, or RAPL."""
+    from bench.conformance.fake_nvml import H200_AS_MEASURED
+
+    out = {
+        "nvml counter": {"gpu": {}, "power": "auto"},
+        "nvml averaged power": {"gpu": {"energy_counter": False, "instant_field": False}, "power": "usage"},
+        "instant power": {"gpu": {"energy_counter": False, "power_update_s": 0.001}, "power": "instant"},
+        "rapl counter": {"rapl": True},
+        "h200 counter": {"gpu": dict(H200_AS_MEASURED), "power": "auto"},
+        "h200 averaged power": {"gpu": {**H200_AS_MEASURED, "energy_counter": False, "instant_field": False},
+                                "power": "usage"},
+        "h200 instant field": {"gpu": {**H200_AS_MEASURED, "energy_counter": False}, "power": "instant"},
     }
+    if quick:
+        return {k: out[k] for k in ("nvml counter", "nvml averaged power", "instant power")}
+    return out
 
 
-def interval_stats(t_ns: list[int], rate_hz: float, gap_factor: float = 3.0) -> dict[str, Any]:
-    """Rate and interval percentiles of sorted timestamps ``t_ns``."""
-    from bench.analysis.stats import percentile
-
-    if len(t_ns) < 2:
-        return {"samples": len(t_ns), "achieved_rate_hz": None, "interval_p50_s": None,
-                "interval_p99_s": None, "interval_max_s": None, "gaps": 0}
-    iv = sorted((b - a) / 1e9 for a, b in zip(t_ns, t_ns[1:]))
-    span = (t_ns[-1] - t_ns[0]) / 1e9
-    return {"samples": len(t_ns), "achieved_rate_hz": (len(t_ns) - 1) / span,
-            "interval_p50_s": percentile(iv, 50), "interval_p99_s": percentile(iv, 99),
-            "interval_max_s": iv[-1], "gaps": sum(1 for x in iv if x > gap_factor / rate_hz)}
+# --- loads ----------------------------------------------------------------------------------------------------
 
 
-def channel_times(folder: Path) -> dict[str, list[int]]:
-    """Sorted ``t_ns`` per channel of the trace the meter wrote in ``folder``."""
-    from bench.result.trace import read_trace
-
-    table = read_trace(folder, ["t_ns", "channel"])
-    out: dict[str, list[int]] = {}
-    for t, ch in zip(table.column("t_ns").to_pylist(), table.column("channel").to_pylist()):
-        out.setdefault(ch, []).append(t)
-    return {ch: sorted(ts) for ch, ts in out.items()}
-
-
-# --- part 1: rate and jitter ---------------------------------------------------------------------
+def schedule(quick: bool, rng: random.Random, start: float = 2.0) -> list[tuple[float, float]]:
+    """Window edges (s): lengths 1, 5, 10, 30 s, in a shuffled order, 0.6-1.4 s apart."""
+    lengths = [1.0] * 2 + [5.0, 10.0] if quick else [1.0] * 6 + [5.0] * 3 + [10.0] * 3 + [30.0] * 2
+    rng.shuffle(lengths)
+    out, t = [], start
+    for length in lengths:
+        t = round(t + rng.uniform(0.6, 1.4), 3)
+        out.append((t, t + length))
+        t += length
+    return out
 
 
-def measure_rate(rate_hz: float, duration_s: float, trace: Path, tmp: Path) -> dict[str, Any]:
-    """One replay channel, the meter at ``rate_hz`` for ``duration_s`` seconds."""
+def loads(windows: list[tuple[float, float]], end_s: float, rng: random.Random) -> dict[str, tuple[Any, list]]:
+    """case -> (power timeline, window edges). Steps have a step at every edge; spikes are mid-spike at every
+    edge; the others keep the shared edges."""
+    from bench.conformance.fake_nvml import PowerTimeline
+
+    levels = [150.0, 260.0, 420.0, 560.0, 700.0]
+    cuts = sorted({0.0, *(a for a, _ in windows), *(b for _, b in windows),
+                   *(rng.uniform(0, end_s) for _ in range(int(end_s / 3)))})
+    steps = PowerTimeline.steps([(t, rng.choice(levels)) for t in cuts])
+    ramp_pts, t = [(0.0, 200.0)], 0.0
+    while t < end_s:
+        t += rng.uniform(1.0, 5.0)
+        ramp_pts.append((t, rng.uniform(150.0, 700.0)))
+    ramps = PowerTimeline(ramp_pts)
+    sines = PowerTimeline.from_function(lambda s: 420.0 + 250.0 * math.sin(2 * math.pi * s / 0.7), end_s + 2)
+    spike_pts = [(0.0, 200.0)]
+    for k in range(int(end_s) + 2):  # a 20 ms spike to 720 W at k + 0.5 s
+        spike_pts += [(k + 0.5, 200.0), (k + 0.5, 720.0), (k + 0.52, 720.0), (k + 0.52, 200.0)]
+    spikes = PowerTimeline(spike_pts)
+    mid_spike = [(math.floor(a) + 0.51, math.floor(a) + 0.51 + round(b - a)) for a, b in windows]
+    burst_pts, t = [(0.0, 200.0)], 0.0
+    while t < end_s:
+        t += rng.uniform(0.2, 1.5)
+        width, high = rng.uniform(0.05, 0.3), rng.uniform(600.0, 700.0)
+        burst_pts += [(t, 200.0), (t, high), (t + width, high), (t + width, 200.0)]
+        t += width
+    bursts = PowerTimeline(burst_pts)
+    return {"steps": (steps, windows), "ramps": (ramps, windows), "sines": (sines, windows),
+            "spikes": (spikes, mid_spike), "bursts": (bursts, windows)}
+
+
+# --- part 2: window energy ------------------------------------------------------------------------------------
+
+
+def measure(sensor: dict[str, Any], timeline: Any, windows: list[tuple[float, float]], rate_hz: float,
+            polling: str = "stratified", seed: int = 0) -> list[dict[str, Any]]:
+    """Each window through the real meter on a simulated clock: its energy, bound and the exact energy."""
+    from bench.conformance.fake_nvml import FakeGpu, FakeNvml
     from bench.meter.meter import Meter
+    from bench.samplers.nvml import NvmlSampler
+
+    clock = SimClock()
+    t0_ns = clock.now_ns()  # the fake driver loads now: the timeline's origin
+    nvml = FakeNvml([FakeGpu(H100, power=timeline, **sensor.get("gpu", {}))], clock)
+    rows = []
+    with nvml.installed():
+        samplers = [RaplModel(timeline, clock)] if sensor.get("rapl") else \
+            NvmlSampler.open("cuda:0", clock=clock, power=sensor["power"])
+        meter = Meter(samplers, rate_hz=rate_hz, clock=clock, threaded=False, polling=polling, seed=seed).start()
+        for k, (a, b) in enumerate(windows):
+            meter.run_for(max(a - (clock.now_ns() - t0_ns) / 1e9, 0.0))
+            meter.open_window(f"w{k}")
+            meter.run_for(max(b - (clock.now_ns() - t0_ns) / 1e9, 0.0))
+            w = meter.close_window(f"w{k}")
+            ta, tb = (w.t_start_ns - t0_ns) / 1e9, (w.t_end_ns - t0_ns) / 1e9
+            exact = timeline.energy_j(ta, tb)
+            ch = w.channels[0]
+            rows.append({"length_s": round(b - a), "duration_s": w.duration_s, "exact_j": exact,
+                         "energy_j": w.energy_j, "bound_j": w.energy_uncertainty_j, "method": ch.method,
+                         "how": ch.edges or ch.power_correction, "clean": w.clean,
+                         "error_pct": (w.energy_j - exact) / exact * 100 if w.energy_j is not None else None,
+                         "integrated_j": ch.integrated_energy_j, "integrated_bound_j": ch.integrated_uncertainty_j,
+                         "power_correction": ch.power_correction, "power_std_w": ch.power_std_w})
+        meter.stop()
+    return rows
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    errs = [r["error_pct"] for r in rows if r["error_pct"] is not None]
+    covered = [abs(r["energy_j"] - r["exact_j"]) <= (r["bound_j"] or 0.0) + 1e-9 * r["exact_j"]
+               for r in rows if r["bound_j"] is not None]
+    return {"windows": len(rows), "max_abs_error_pct": max((abs(e) for e in errs), default=None),
+            "mean_error_pct": sum(errs) / len(errs) if errs else None,
+            "bound_covers": (sum(covered) / len(covered)) if covered else None,
+            "mean_bound_pct": (sum(r["bound_j"] / r["exact_j"] * 100 for r in rows if r["bound_j"] is not None)
+                               / len(covered)) if covered else None,
+            "methods": sorted({r["how"] or r["method"] for r in rows})}
+
+
+def energy_part(quick: bool, rates: list[float], seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rng = random.Random(seed)
+    windows = schedule(quick, rng)
+    end_s = windows[-1][1] + 2.0
+    cases = loads(windows, end_s, rng)
+    if quick:
+        cases = {k: cases[k] for k in ("steps", "spikes")}
+    table, raw = [], []
+    for name, sensor in sensors(quick).items():
+        for case, (timeline, edges) in cases.items():
+            for rate in rates:
+                rows = measure(sensor, timeline, edges, rate, seed=seed)
+                raw += [{"sensor": name, "case": case, "rate_hz": rate, **r} for r in rows]
+                for length in sorted({r["length_s"] for r in rows}):
+                    sel = [r for r in rows if r["length_s"] == length]
+                    table.append({"sensor": name, "case": case, "rate_hz": rate, "length_s": length, **summarise(sel)})
+    return table, raw
+
+
+# --- part 3: phase ------------------------------------------------------------------------------------------
+
+
+def phase_part(quick: bool, seed: int) -> dict[str, Any]:
+    """Instantaneous power at 10 Hz, 20 ms spikes once a second at ten phases: error per phase and polling."""
+    from bench.conformance.fake_nvml import PowerTimeline
+
+    phases = [k / 100 for k in range(10)]  # across one 100 ms read period
+    n_windows = 2 if quick else 8
+    out: dict[str, Any] = {"phases": phases, "windows_per_phase": n_windows}
+    sensor = {"gpu": {"energy_counter": False, "power_update_s": 0.001}, "power": "instant"}
+    for polling in ("regular", "stratified"):
+        means = []
+        for k, phase in enumerate(phases):
+            pts = [(0.0, 200.0)]
+            for s in range(12 * n_windows + 4):
+                at = s + phase + 0.003  # a read instant is inside the spike at two phases of ten
+                pts += [(at, 200.0), (at, 720.0), (at + 0.02, 720.0), (at + 0.02, 200.0)]
+            timeline = PowerTimeline(pts)
+            windows = [(2.0 + 12 * i, 12.0 + 12 * i) for i in range(n_windows)]
+            rows = measure(sensor, timeline, windows, 10.0, polling=polling, seed=seed + k)
+            means.append(sum(r["error_pct"] for r in rows) / len(rows))
+        out[polling] = {"mean_error_pct_by_phase": means, "mean_over_phases_pct": sum(means) / len(means),
+                        "worst_phase_pct": max(means, key=abs)}
+    return out
+
+
+# --- part 4: targets ----------------------------------------------------------------------------------------
+
+
+def worst(table: list[dict[str, Any]], sensors_: tuple[str, ...], rates: tuple[float, ...],
+          lengths: tuple[float, ...]) -> float | None:
+    sel = [t["max_abs_error_pct"] for t in table if t["sensor"] in sensors_ and t["rate_hz"] in rates
+           and t["length_s"] in lengths and t["max_abs_error_pct"] is not None]
+    return max(sel) if sel else None
+
+
+def targets(table: list[dict[str, Any]], raw: list[dict[str, Any]], rates: list[float]) -> list[dict[str, Any]]:
+    from bench.analysis.validity import counter_vs_power
+    from bench.result.model import ChannelEnergy, Window
+
+    fast = tuple(r for r in rates if r >= 100)
+    long = (10.0, 30.0)
+    out = []
+
+    def add(name: str, limit: float, value: float | None, scope: str) -> None:
+        out.append({"target": name, "limit_pct": limit, "worst_pct": value, "scope": scope,
+                    "met": value is not None and value <= limit})
+
+    add("counter at >= 100 Hz, 1 s windows", 0.5, worst(table, ("nvml counter",), fast, (1.0,)),
+        "NVML's 10 ms counter, every load")
+    add("counter at >= 100 Hz, >= 10 s windows", 0.1, worst(table, ("nvml counter",), fast, long),
+        "NVML's 10 ms counter, every load")
+    add("averaged power only, >= 10 s windows", 1.0, worst(table, ("nvml averaged power",), tuple(rates), long),
+        "NVML's 1 s average, every load, every rate")
+    add("instantaneous power at 100 Hz, every window", 1.0,
+        worst(table, ("instant power",), (100.0,), WINDOW_LENGTHS), "every load and window length")
+    # counter vs lag-corrected power: a counter with averaged power beside it (an H100 without the instant field)
+    checks = []
+    for r in raw:
+        if r["sensor"] != "nvml counter" or r["length_s"] < 10 or r["integrated_j"] is None:
+            continue
+        ce = ChannelEnergy(channel="c", energy_j=r["energy_j"], method="counter", energy_uncertainty_j=r["bound_j"],
+                           integrated_energy_j=r["integrated_j"], integrated_uncertainty_j=r["integrated_bound_j"],
+                           power_correction=r["power_correction"], power_std_w=r["power_std_w"])
+        checks += counter_vs_power([Window(name="w", t_start_ns=0, t_end_ns=int(r["duration_s"] * 1e9),
+                                           duration_s=r["duration_s"], energy_j=r["energy_j"], mean_power_w=None,
+                                           peak_power_w=None, samples=0, channels=[ce])],
+                                   {"c": {"power": "instant", "energy_tolerance": 0.05, "update_period_s": 0.01,
+                                          "power_update_period_s": 0.1}})
+    out.append({"target": "counter-vs-power check passes every correct counter (instant field beside it)",
+                "limit_pct": None, "worst_pct": max((c.value * 100 for c in checks), default=None),
+                "scope": f"{len(checks)} windows >= 10 s, every load",
+                "met": bool(checks) and all(c.ok for c in checks)})
+    return out
+
+
+def averaged_validity(quick: bool, seed: int) -> dict[str, Any]:
+    """The counter-vs-power check on a counter with averaged power (an H100 without the instant field, the
+    H200 as measured), over every >= 10 s window of every load, at 100 Hz."""
+    from bench.analysis.validity import counter_vs_power
+    from bench.conformance.fake_nvml import H200_AS_MEASURED
+    from bench.result.model import ChannelEnergy, Window
+
+    rng = random.Random(seed + 1)
+    windows = schedule(quick, rng)
+    cases = loads(windows, windows[-1][1] + 2.0, rng)
+    results = []
+    for gpu in ({"instant_field": False}, {**H200_AS_MEASURED, "instant_field": False}):
+        for case, (timeline, edges) in cases.items():
+            for r in measure({"gpu": gpu, "power": "usage"}, timeline, edges, 100.0, seed=seed):
+                if r["length_s"] < 10:
+                    continue
+                ce = ChannelEnergy(channel="c", energy_j=r["energy_j"], method="counter",
+                                   energy_uncertainty_j=r["bound_j"], integrated_energy_j=r["integrated_j"],
+                                   integrated_uncertainty_j=r["integrated_bound_j"],
+                                   power_correction=r["power_correction"])
+                w = Window(name=case, t_start_ns=0, t_end_ns=int(r["duration_s"] * 1e9), duration_s=r["duration_s"],
+                           energy_j=r["energy_j"], mean_power_w=None, peak_power_w=None, samples=0, channels=[ce])
+                results += [c.value for c in counter_vs_power([w], {"c": {"power": "averaged",
+                                                                           "power_average_window_s": 1.0,
+                                                                           "energy_tolerance": 0.05}})]
+    return {"windows": len(results), "worst_pct": max(results, default=0.0) * 100,
+            "passed": sum(1 for v in results if v <= 0.05)}
+
+
+# --- part 1: rate (real clock) --------------------------------------------------------------------------------
+
+
+def measure_rate(rate_hz: float, duration_s: float, tmp: Path) -> dict[str, Any]:
+    from bench.conformance.traces import steps, write_profile_trace
+    from bench.meter.meter import Meter
+    from bench.result.trace import read_trace
     from bench.samplers.replay import ReplaySampler
 
+    trace = write_profile_trace(tmp / f"rate-{rate_hz:g}", steps([(0.0, 120.0), (0.5, 250.0)], 3.0))
     sampler = ReplaySampler.open("cpu", trace=trace, loop="true")[0]
     folder = Path(tempfile.mkdtemp(dir=tmp))
     meter = Meter([sampler], rate_hz=rate_hz, folder=folder)
@@ -113,146 +335,109 @@ def measure_rate(rate_hz: float, duration_s: float, trace: Path, tmp: Path) -> d
     time.sleep(duration_s)
     meter.stop()
     stats = meter.stats()
-    check = interval_stats(channel_times(folder)[sampler.channel], rate_hz)
-    achieved = stats["achieved_rate_hz"]
-    return {
-        "rate_hz": rate_hz,
-        "duration_s": duration_s,
-        "meter": stats,
-        "trace": check,
-        "rate_error_pct": (achieved / rate_hz - 1.0) * 100.0 if achieved else None,
-        "trace_rate_error_pct": ((check["achieved_rate_hz"] / rate_hz - 1.0) * 100.0
-                                 if check["achieved_rate_hz"] else None),
-        "error": str(meter.error) if meter.error is not None else None,
-    }
-
-
-# --- part 2: window energy -----------------------------------------------------------------------
-
-
-def open_channels(sources: dict[str, Path]) -> list[tuple[str, str, Any, OriginClock]]:
-    """(profile, mode, sampler, clock) for each profile, with its counter and with power only."""
-    from bench.samplers.replay import ReplaySampler
-
-    out = []
-    for name, path in sources.items():
-        mode = "power_only" if name.endswith(".power") else "counter"
-        clock = OriginClock()
-        sampler = ReplaySampler.open("cpu", trace=path, clock=clock,
-                                     power_only="true" if mode == "power_only" else "")[0]
-        out.append((name.rsplit(".", 1)[0], mode, sampler, clock))
-    return out
-
-
-def measure_windows(rate_hz: float, duration_s: float, sources: dict[str, Path], profs: dict[str, Any],
-                    tmp: Path, seed: int) -> list[dict[str, Any]]:
-    """Windows of 0.6-1.4 s on every channel at ``rate_hz``; relative error per window and channel."""
-    from bench.meter.meter import Meter
-
-    chans = open_channels(sources)
-    folder = Path(tempfile.mkdtemp(dir=tmp))
-    meter = Meter([c[2] for c in chans], rate_hz=rate_hz, folder=folder)
-    rng = random.Random(seed)
-    windows = []
-    meter.start()
-    time.sleep(0.15)
-    end = time.monotonic() + duration_s - 0.3
-    k = 0
-    while time.monotonic() + 0.6 < end:
-        meter.open_window(f"w{k}")
-        time.sleep(min(rng.uniform(0.6, 1.4), max(end - time.monotonic(), 0.3)))
-        windows.append(meter.close_window(f"w{k}"))
-        k += 1
-    meter.stop()
-    times = channel_times(folder)
-    rows = []
-    for w in windows:
-        by_name = {c.channel: c for c in w.channels}
-        for prof, mode, sampler, clock in chans:
-            ts = times[sampler.channel]
-            t_a = ts[bisect.bisect_left(ts, w.t_start_ns)]  # this channel's opening edge read
-            t_b = ts[bisect.bisect_right(ts, w.t_end_ns) - 1]  # and its closing one
-            exact = profs[prof].energy_j((t_a - clock.first_ns) / 1e9, (t_b - clock.first_ns) / 1e9)
-            got = by_name[sampler.channel].energy_j
-            rows.append({"window": w.name, "profile": prof, "mode": mode, "duration_s": (t_b - t_a) / 1e9,
-                         "exact_j": exact, "energy_j": got,
-                         "method": by_name[sampler.channel].method,
-                         "rel_error": (got - exact) / exact if got is not None else None,
-                         "issues": sorted({i.code for i in w.issues})})
-    return rows
-
-
-def summarise_windows(rate_hz: float, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per profile and mode: windows, median and worst absolute relative error (%)."""
+    ts = sorted(read_trace(folder, ["t_ns"]).column("t_ns").to_pylist())
+    iv = sorted((b - a) / 1e9 for a, b in zip(ts, ts[1:]))
+    span = (ts[-1] - ts[0]) / 1e9 if len(ts) > 1 else 0
     from bench.analysis.stats import percentile
 
-    out = []
-    for key in sorted({(r["profile"], r["mode"]) for r in rows}):
-        sel = [r for r in rows if (r["profile"], r["mode"]) == key]
-        errs = sorted(abs(r["rel_error"]) * 100.0 for r in sel if r["rel_error"] is not None)
-        out.append({"rate_hz": rate_hz, "profile": key[0], "mode": key[1], "windows": len(sel),
-                    "methods": sorted({r["method"] for r in sel}),
-                    "abs_rel_error_median_pct": percentile(errs, 50) if errs else None,
-                    "abs_rel_error_max_pct": errs[-1] if errs else None,
-                    "missing": sum(1 for r in sel if r["rel_error"] is None)})
-    return out
+    return {"rate_hz": rate_hz, "duration_s": duration_s, "meter": stats,
+            "trace": {"samples": len(ts), "achieved_rate_hz": (len(ts) - 1) / span if span else None,
+                      "interval_p50_s": percentile(iv, 50), "interval_p99_s": percentile(iv, 99),
+                      "interval_max_s": iv[-1] if iv else None, "gaps": sum(1 for x in iv if x > 3 / rate_hz)},
+            "error": str(meter.error) if meter.error is not None else None}
 
 
-def write_sources(tmp: Path, profs: dict[str, Any]) -> dict[str, Path]:
-    """Each profile as two 1 ms traces, channels ``NAME.counter`` and ``NAME.power``."""
-    from bench.conformance.traces import write_profile_trace
-
-    out = {}
-    for name, prof in profs.items():
-        for mode in ("counter", "power"):
-            channel = f"{name}.{mode}"
-            out[channel] = write_profile_trace(tmp / "sources" / channel, prof, channel=channel)
-    return out
+# --- output -------------------------------------------------------------------------------------------------
 
 
-# --- output --------------------------------------------------------------------------------------
-
-
-def _f(x: float | None, spec: str) -> str:
+def _f(x: float | None, spec: str = ".3f") -> str:
     return "-" if x is None else format(x, spec)
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """Both parts as markdown tables."""
-    lines = ["| nominal (Hz) | achieved, meter (Hz) | rate error | interval p50 (ms) | p99 (ms) "
-             "| achieved, trace (Hz) | trace p50 / p99 / max (ms) | gaps |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| nominal (Hz) | achieved, meter (Hz) | interval p50 / p99 (ms) | achieved, trace (Hz) "
+             "| trace p50 / p99 / max (ms) | gaps (> 3x nominal) |", "|---|---|---|---|---|---|"]
     for r in report["rate"]:
         m, t = r["meter"], r["trace"]
-        lines.append(
-            f"| {r['rate_hz']:g} | {_f(m['achieved_rate_hz'], '.2f')} | {_f(r['rate_error_pct'], '+.2f')}% "
-            f"| {_f(m['interval_p50_s'] and m['interval_p50_s'] * 1e3, '.3f')} "
-            f"| {_f(m['interval_p99_s'] and m['interval_p99_s'] * 1e3, '.3f')} "
-            f"| {_f(t['achieved_rate_hz'], '.2f')} "
-            f"| {_f(t['interval_p50_s'] and t['interval_p50_s'] * 1e3, '.3f')} / "
-            f"{_f(t['interval_p99_s'] and t['interval_p99_s'] * 1e3, '.3f')} / "
-            f"{_f(t['interval_max_s'] and t['interval_max_s'] * 1e3, '.2f')} | {t['gaps']} |")
-    lines += ["", "| rate (Hz) | profile | mode | windows | abs. rel. error, median | max |", "|---|---|---|---|---|---|"]
-    for e in report["energy"]:
-        lines.append(f"| {e['rate_hz']:g} | {e['profile']} | {e['mode']} | {e['windows']} "
-                     f"| {_f(e['abs_rel_error_median_pct'], '.4f')}% | {_f(e['abs_rel_error_max_pct'], '.4f')}% |")
+        ms = [x and x * 1e3 for x in (m["interval_p50_s"], m["interval_p99_s"], t["interval_p50_s"],
+                                      t["interval_p99_s"], t["interval_max_s"])]
+        lines.append(f"| {r['rate_hz']:g} | {_f(m['achieved_rate_hz'], '.2f')} | {_f(ms[0])} / {_f(ms[1])} "
+                     f"| {_f(t['achieved_rate_hz'], '.2f')} | {_f(ms[2])} / {_f(ms[3])} / {_f(ms[4], '.2f')} "
+                     f"| {t['gaps']} |")
+    lengths = sorted({t["length_s"] for t in report["energy"]})
+    lines += ["", "Worst absolute error of a window, per window length; in brackets the share of windows whose "
+              "stated bound covers their error, where a bound is stated.", "",
+              "| sensor | load | rate (Hz) | " + " | ".join(f"{x:g} s" for x in lengths) + " | method |",
+              "|---|---|---|" + "---|" * len(lengths) + "---|"]
+    groups: dict[tuple, dict[float, dict[str, Any]]] = {}
+    for t in report["energy"]:
+        groups.setdefault((t["sensor"], t["case"], t["rate_hz"]), {})[t["length_s"]] = t
+    for (sensor, case, rate), by_len in groups.items():
+        cells = []
+        for x in lengths:
+            t = by_len.get(x)
+            if t is None:
+                cells.append("-")
+                continue
+            cover = f" ({t['bound_covers'] * 100:.0f}%)" if t["bound_covers"] is not None else ""
+            cells.append(f"{_f(t['max_abs_error_pct'])}%{cover}")
+        methods = sorted({m for t in by_len.values() for m in t["methods"]})
+        lines.append(f"| {sensor} | {case} | {rate:g} | " + " | ".join(cells) + f" | {', '.join(methods)} |")
+    ph = report["phase"]
+    lines += ["", "| reads (10 Hz) | mean error over phases | worst phase | error by phase (0 .. 90 ms) |",
+              "|---|---|---|---|"]
+    for polling in ("regular", "stratified"):
+        p = ph[polling]
+        lines.append(f"| {polling} | {p['mean_over_phases_pct']:+.2f}% | {p['worst_phase_pct']:+.2f}% | "
+                     + " ".join(f"{m:+.1f}" for m in p["mean_error_pct_by_phase"]) + " |")
+    lines += ["", "| target | limit | worst | scope | met |", "|---|---|---|---|---|"]
+    for t in report["targets"]:
+        lines.append(f"| {t['target']} | {_f(t['limit_pct'], 'g')}{'%' if t['limit_pct'] else ''} "
+                     f"| {_f(t['worst_pct'])}% | {t['scope']} | {'yes' if t['met'] else 'NO'} |")
+    v = report["averaged_validity"]
+    lines.append(f"| counter-vs-power check, counter beside averaged power (H100 without the instant field, H200 as "
+                 f"measured) | 5% | {v['worst_pct']:.3f}% | {v['windows']} windows >= 10 s | "
+                 f"{'yes' if v['passed'] == v['windows'] else 'NO'} |")
     return "\n".join(lines)
+
+
+def write_docs(report: dict[str, Any], text: str) -> None:
+    data = ROOT / "docs" / "data" / "sampling_accuracy.json"
+    data.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    doc = ROOT / "docs" / "performance.md"
+    body = doc.read_text(encoding="utf-8")
+    a, b = body.index(BEGIN) + len(BEGIN), body.index(END)
+    stamp = (f"\n\nProduced by `{report['command']}` on {report['date']} "
+             f"({report['config']['seconds_energy']:.0f} s of simulation).\n\n")
+    doc.write_text(body[:a] + stamp + text + "\n\n" + body[b:], encoding="utf-8")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
     p.add_argument("--rates", default="10,100,1000", help="meter rates in Hz, comma-separated")
-    p.add_argument("--duration", type=float, default=5.0, help="seconds per rate, for each part")
+    p.add_argument("--rate-duration", type=float, default=5.0, help="seconds per rate for part 1 (real clock)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="also write the JSON here")
+    p.add_argument("--windows", action="store_true", help="include every window's row in the JSON")
+    p.add_argument("--write-docs", action="store_true", help="update docs/performance.md and docs/data/")
+    p.add_argument("--render", type=Path, metavar="JSON", help="only print (and with --write-docs, write) the "
+                   "tables of a report this script saved")
     args = p.parse_args(argv)
     if args.quick:
-        args.rates, args.duration = "10,100", 1.5
+        args.rates, args.rate_duration = "10,100", 1.0
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        report = json.loads(args.render.read_text(encoding="utf-8"))
+        table = markdown(report)
+        print(table)
+        if args.write_docs:
+            write_docs(report, table)
+        return 0
     rates = [float(x) for x in args.rates.split(",")]
     report: dict[str, Any] = {
         "benchmark": "sampling_accuracy",
@@ -260,33 +445,27 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python", "benchmarks/sampling_accuracy.py",
                              *(argv if argv is not None else sys.argv[1:])]),
         "machine": machine_info(),
-        "config": {"quick": args.quick, "rates_hz": rates, "duration_s": args.duration,
-                   "source_resolution_s": 0.001, "spike_width_s": SPIKE_WIDTH_S, "seed": args.seed},
-        "rate": [],
-        "energy": [],
-        "windows": [],
+        "config": {"quick": args.quick, "rates_hz": rates, "seed": args.seed, "window_lengths_s": WINDOW_LENGTHS},
     }
-    from bench.conformance.traces import steps, write_profile_trace
-
-    with tempfile.TemporaryDirectory(prefix="bench-accuracy-") as tmp_name:
-        tmp = Path(tmp_name)
-        length_s = args.duration + 2.0
-        rate_trace = write_profile_trace(tmp / "rate", steps([(0.0, 120.0), (0.5, 250.0)], 3.0))
-        profs = profiles(length_s)
-        sources = write_sources(tmp, profs)
-        measure_rate(rates[0], 0.2, rate_trace, tmp)  # warm-up: imports, first trace writer
-        for rate in rates:
-            report["rate"].append(measure_rate(rate, args.duration, rate_trace, tmp))
-        for k, rate in enumerate(rates):
-            rows = measure_windows(rate, args.duration, sources, profs, tmp, args.seed + k)
-            report["windows"] += [{"rate_hz": rate, **r} for r in rows]
-            report["energy"] += summarise_windows(rate, rows)
+    with tempfile.TemporaryDirectory(prefix="bench-accuracy-") as tmp:
+        report["rate"] = [measure_rate(r, args.rate_duration, Path(tmp)) for r in rates]
+    start = time.monotonic()
+    report["energy"], raw = energy_part(args.quick, rates, args.seed)
+    report["phase"] = phase_part(args.quick, args.seed)
+    report["targets"] = targets(report["energy"], raw, rates)
+    report["averaged_validity"] = averaged_validity(args.quick, args.seed)
+    report["config"]["seconds_energy"] = time.monotonic() - start
+    if args.windows:
+        report["windows"] = raw
     report["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
         args.out.write_text(text + "\n", encoding="utf-8")
-    print(markdown(report), file=sys.stderr)
+    table = markdown(report)
+    print(table, file=sys.stderr)
+    if args.write_docs:
+        write_docs(report, table)
     return 0
 
 

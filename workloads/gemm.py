@@ -6,8 +6,9 @@ FLOPs per unit (2 n^3) are counted with ``FlopCounterMode`` on the meta device. 
 
 from __future__ import annotations
 
-from bench.workload import Workload, WorkloadInfo, check_dtype, torch_dtype
 from bench_workloads.common import Fp32Precision, seed_all
+
+from bench.workload import Workload, WorkloadInfo, check_dtype, torch_dtype
 
 
 class Gemm(Workload):

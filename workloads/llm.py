@@ -15,7 +15,6 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bench.errors import UsageError
 from bench_workloads.common import (
     INFERENCE_DTYPES,
     TRAINING_DTYPES,
@@ -27,6 +26,8 @@ from bench_workloads.common import (
     make_optimizer,
     tensor_bytes,
 )
+
+from bench.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

@@ -23,6 +23,7 @@ from typing import Any
 from bench.errors import BenchError
 from bench.result.model import Result, WorkloadResult
 from bench.result.store import Run, load_runs
+from bench.safetext import clean
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ COLUMNS: dict[str, str] = {
     "dtype": "string", "batch": "Int64", "seq_len": "Int64", "settings": "string", "repeats": "Int64",
     **{f"{fig}{suffix}": "Float64" for fig in STAT_FIGURES for suffix in ("", "_std", "_ci_low", "_ci_high")},
     "idle_power_w": "Float64", "flops_per_joule": "Float64",
+    "latency_p50_s": "Float64", "latency_p90_s": "Float64", "latency_p99_s": "Float64",
     "quality_level": "Int64", "quality_label": "string",
     "grade": "string", "grade_reason": "string", "standard": "string", "standard_version": "string",
     "conforms": "boolean", "carbon_g": "Float64", "water_ml": "Float64", "carbon_accelerator_g": "Float64",
@@ -128,6 +130,8 @@ def _workload_row(run: Run, wl: WorkloadResult, score: Any) -> dict[str, Any]:
         for fig in STAT_FIGURES:
             row.update(_stat_columns(fig, getattr(agg, fig)))
         row["flops_per_joule"] = agg.flops_per_joule.mean if agg.flops_per_joule else None
+    if wl.latency is not None:
+        row.update(latency_p50_s=wl.latency.p50_s, latency_p90_s=wl.latency.p90_s, latency_p99_s=wl.latency.p99_s)
     ws = next((w for w in score.workloads if w.workload == wl.workload), None) if score is not None else None
     if ws is not None:
         row.update(grade=ws.grade, grade_reason=ws.grade_reason, carbon_g=ws.carbon_g, water_ml=ws.water_ml,
@@ -155,7 +159,7 @@ def _run_columns(run: Run, score: Any) -> dict[str, Any]:
         "sampler": res.measurement.sampler, "rate_hz": res.measurement.rate_hz,
         "harness_version": str(res.harness.get("version", "")) or None, "schema_version": res.schema_version,
         "integrity": run.integrity.state, "signed_by": run.integrity.key_fingerprint,
-        "digest": run.integrity.digest, "path": str(run.folder),
+        "digest": run.integrity.digest, "path": clean(str(run.folder)),  # text: odd bytes shown as \xff
     }
 
 

@@ -8,13 +8,17 @@ how much.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
 
+from bench.errors import ResultError
 from bench.result.model import Result, ValidityCheck
 
-MAIN_WINDOW = re.compile(r"^(idle|.+/repeat\.\d+)$")
+MAIN_WINDOW = re.compile(r"^(idle|.+/repeat\.\d+)$")  # linear: no nested repetition; names are bounded
+MAX_POWER_W = 1e9  # a reading beyond a gigawatt is no device's (the meter keeps none past a megawatt)
+MAX_WINDOW_SCANS = 2_000_000  # (window, channel) scans over all batches: far above any real run
 IDLE_MAX_SPREAD = 0.05  # relative std of 1 s idle blocks
 RATE_MIN_FRACTION = 0.9
 ACCELERATOR_SCOPES = {"gpu", "memory", "module"}
@@ -33,6 +37,9 @@ def _scan(path: Path, windows: list[Any], channels: list[str]) -> dict[str, Any]
     cover = {(w.name, c): {"last": None, "max_gap": 0, "n": 0} for w in windows for c in channels}
     per_ch = {c: {"peak_w": None, "limit_w": None, "temp": 0, "clock": 0} for c in channels}
     cols = ["t_ns", "channel", "power_w", "temperature_c", "clock_mhz", "power_limit_w"]
+    starts = np.array([w.t_start_ns for w in windows], dtype=np.int64)
+    ends = np.array([w.t_end_ns for w in windows], dtype=np.int64)
+    work = 0
     for batch in iter_batches(path, cols):
         names = batch.column("channel").to_numpy(zero_copy_only=False)
         t_all = batch.column("t_ns").to_numpy()
@@ -46,12 +53,18 @@ def _scan(path: Path, windows: list[Any], channels: list[str]) -> dict[str, Any]
             st = per_ch[ch]
             for key, field in (("peak_w", "power_w"), ("limit_w", "power_limit_w")):
                 vals = num[field][mask]
-                vals = vals[~np.isnan(vals)]
+                vals = vals[np.isfinite(vals) & (np.abs(vals) <= MAX_POWER_W)]  # beyond: not a reading
                 if vals.size:
                     st[key] = float(vals.max()) if st[key] is None else max(st[key], float(vals.max()))
             st["temp"] += int((~np.isnan(num["temperature_c"][mask])).sum())
             st["clock"] += int((~np.isnan(num["clock_mhz"][mask])).sum())
-            for w in windows:
+            overlapping = np.flatnonzero((starts <= t.max()) & (ends >= t.min()))  # the others have no sample here
+            work += overlapping.size
+            if work > MAX_WINDOW_SCANS:
+                raise ResultError(f"{path}: more than {MAX_WINDOW_SCANS:,} window scans (windows overlap the "
+                                  "trace over and over); the trace coverage was not checked")
+            for k in overlapping:
+                w = windows[k]
                 sel = t[(t >= w.t_start_ns) & (t <= w.t_end_ns)]
                 if not sel.size:
                     continue
@@ -75,8 +88,12 @@ def check_validity(result: Result, folder: Path) -> list[ValidityCheck]:
     m = result.measurement
     out: list[ValidityCheck] = []
     windows = [w for w in result.windows if MAIN_WINDOW.match(w.name)]
-    channels = [c.channel for c in m.channels]
+    channels = list(dict.fromkeys(c.channel for c in m.channels))
     caps = {c.channel: c.capabilities for c in m.channels}
+    if not channels:
+        return [ValidityCheck(check="channels_recorded", ok=False, detail="the result names no measurement channel")]
+    if len(windows) * len(channels) > MAX_WINDOW_SCANS:
+        raise ResultError(f"{folder}: {len(windows):,} windows x {len(channels):,} channels: too many to check")
     limit_s = m.gap_factor / m.rate_hz
     scan = _scan(trace_path(folder), windows, channels)
     for w in windows:
@@ -89,7 +106,7 @@ def check_validity(result: Result, folder: Path) -> list[ValidityCheck]:
         out.append(ValidityCheck(check="sample_rate", ok=m.achieved_rate_hz >= need, value=m.achieved_rate_hz,
                                  limit=need, detail=f"achieved {m.achieved_rate_hz:.2f} Hz of {m.rate_hz:g} Hz "
                                  f"requested (at least {RATE_MIN_FRACTION:.0%} required)"))
-    out += _counter_vs_power(windows, caps)
+    out += counter_vs_power(windows, caps)
     out += _power_limits(result, scan["channels"], caps)
     for ch, st in scan["channels"].items():
         if str(caps[ch].get("scope")) in ACCELERATOR_SCOPES:
@@ -100,24 +117,10 @@ def check_validity(result: Result, folder: Path) -> list[ValidityCheck]:
     return out
 
 
-def lag_allowance(ce: Any, cap: dict[str, Any]) -> float:
-    """Relative disagreement a correct counter may show against integrated power on ``cap``'s channel.
-
-    Instant power: none beyond the declared tolerance. A trailing moving average over W seconds integrated over
-    a window equals the true power integrated over the window shifted back by about W/2: the two differ by at
-    most W/2 x the change of power across the window's edges, bounded by W/2 x the peak power. That bound,
-    relative to the window's energy, widens the tolerance (a lag-corrected integral only makes the two agree
-    better, never worse)."""
-    if str(cap.get("power", "")) != "averaged":
-        return 0.0
-    avg_s = float(cap.get("power_average_window_s") or 0.0)
-    peak = ce.peak_power_w if ce.peak_power_w is not None else ce.mean_power_w
-    if avg_s <= 0 or not peak or not ce.energy_j:
-        return 0.0
-    return avg_s / 2 * peak / ce.energy_j
-
-
-def _counter_vs_power(windows: list[Any], caps: dict[str, dict[str, Any]]) -> list[ValidityCheck]:
+def counter_vs_power(windows: list[Any], caps: dict[str, dict[str, Any]]) -> list[ValidityCheck]:
+    """The counter against integrated power over each long enough window. Averaged power is compared with its
+    lag corrected; the tolerance is the sampler's, widened by both figures' stated bounds. Estimated power, or a
+    channel without power, is never compared."""
     out = []
     for w in windows:
         for ce in w.channels:
@@ -126,18 +129,33 @@ def _counter_vs_power(windows: list[Any], caps: dict[str, dict[str, Any]]) -> li
                 continue
             if str(cap.get("power", "")) in ("estimated", "none"):
                 continue  # nothing measured to compare the counter with
+            averaged = str(cap.get("power", "")) == "averaged"
+            if averaged and ce.power_correction is None:
+                continue  # recorded before the lag was corrected: that integral lags the counter
             if w.duration_s < 10 * max(float(cap.get("power_average_window_s") or 0), 0.1):
-                continue  # a moving-average sensor cannot be compared over a short window
-            base = float(cap.get("energy_tolerance", 0.05))
-            lag = lag_allowance(ce, cap)
-            tol = base + lag
+                continue  # over a short window the sensors' coarseness dominates
+            tol = float(cap.get("energy_tolerance", 0.05))
+            bounds = (ce.energy_uncertainty_j or 0.0) + (ce.integrated_uncertainty_j or 0.0)
+            limit = tol + bounds / ce.energy_j + sampling_error(ce, cap, w.duration_s)
             rel = abs(ce.integrated_energy_j - ce.energy_j) / ce.energy_j
-            why = (f"tolerance {base:.0%} + {lag:.1%} for the {float(cap.get('power_average_window_s') or 0):g} s "
-                   "averaged power's lag" if lag else f"tolerance {tol:.0%}")
-            out.append(ValidityCheck(check="counter_vs_power", window=w.name, ok=rel <= tol, value=rel, limit=tol,
-                                     detail=f"{ce.channel}: counter {ce.energy_j:.3f} J, integrated power "
-                                     f"{ce.integrated_energy_j:.3f} J ({rel:.2%} apart, {why})"))
+            what = "lag-corrected averaged power" if averaged else "integrated power"
+            widened = f" + {limit - tol:.2%} for the sensors' coarseness" if limit > tol else ""
+            out.append(ValidityCheck(check="counter_vs_power", window=w.name, ok=rel <= limit, value=rel,
+                                     limit=limit,
+                                     detail=f"{ce.channel}: counter {ce.energy_j:.3f} J, {what} "
+                                     f"{ce.integrated_energy_j:.3f} J ({rel:.2%} apart, tolerance {tol:.0%}{widened})"))
     return out
+
+
+def sampling_error(ce: Any, cap: dict[str, Any], duration_s: float) -> float:
+    """What reading power every refresh period ``D`` can miss of a load that swings (relative): each reading
+    stands for ``D`` of it, so ``2 x (spread / mean) x sqrt(D / T)`` over a window of ``T`` (0 for averaged
+    power, whose readings already cover the time; and for results without the spread)."""
+    if str(cap.get("power", "")) == "averaged" or not ce.power_std_w or not ce.energy_j or duration_s <= 0:
+        return 0.0
+    refresh = float(cap.get("power_update_period_s") or 0.0) or float(cap.get("update_period_s") or 0.0)
+    mean_w = ce.energy_j / duration_s
+    return 2 * ce.power_std_w / mean_w * math.sqrt(refresh / duration_s) if mean_w > 0 else 0.0
 
 
 def _power_limits(result: Result, per_ch: dict[str, Any], caps: dict[str, Any]) -> list[ValidityCheck]:
@@ -161,7 +179,9 @@ def _idle_check(result: Result) -> ValidityCheck:
         return ValidityCheck(check="idle_stable", ok=False, detail="no idle baseline was measured")
     if idle.power_std_w is None:
         return ValidityCheck(check="idle_stable", ok=False, detail="idle baseline too short to judge (one block)")
-    rel = idle.power_std_w / idle.power_w if idle.power_w else float("inf")
+    if not idle.power_w:
+        return ValidityCheck(check="idle_stable", ok=False, detail="idle power read as 0 W: no spread can be judged")
+    rel = idle.power_std_w / idle.power_w
     return ValidityCheck(check="idle_stable", ok=rel <= IDLE_MAX_SPREAD and idle.clean, value=rel,
                          limit=IDLE_MAX_SPREAD, detail=f"idle power {idle.power_w:.2f} W, 1 s blocks spread "
                          f"{rel:.2%} (limit {IDLE_MAX_SPREAD:.0%})" + ("" if idle.clean else "; idle window not clean"))

@@ -14,8 +14,10 @@ import sys
 import click
 
 from bench.errors import BenchError
+from bench.safetext import clean
 from bench.version import __version__
 
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 # command name -> (module, attribute, one-line help). Modules are imported lazily.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("bench.cli.run", "run", "Measure workloads on a device and write a result folder."),
@@ -66,23 +68,34 @@ class LazyGroup(click.Group):
 def cli(verbose: int) -> None:
     """bench: measure the energy of AI workloads with the device's own sensors, and grade it."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    for handler in logging.getLogger().handlers:  # the one basicConfig made (not a test harness's own)
+        if type(handler) is logging.StreamHandler and not isinstance(handler.formatter, SafeFormatter):
+            handler.setFormatter(SafeFormatter(LOG_FORMAT))
+
+
+class SafeFormatter(logging.Formatter):
+    """Log lines are text from anywhere (a device name, a run id): each one printed as data."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean(super().format(record), newlines=True)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: every :class:`BenchError` becomes one line on stderr and its exit code."""
+    """Console entry point: every :class:`BenchError` becomes one line on stderr and its exit code (the message
+    printed as data: it may quote a file)."""
     try:
         rc = cli.main(args=argv, prog_name="bench", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("bench: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        click.echo(f"bench: {exc.format_message()}", err=True)
+        click.echo(f"bench: {clean(exc.format_message())}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except BenchError as exc:
-        click.echo(f"bench: error: {exc}", err=True)
+        click.echo(f"bench: error: {clean(exc)}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("bench: interrupted", err=True)

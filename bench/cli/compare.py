@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from bench.cli.params import Finite
+
 VERDICT_STYLE = {"better": "bold green", "worse": "bold red", "no significant difference": "dim",
                  "baseline": "bold", "not comparable": "yellow"}
 
@@ -42,14 +44,14 @@ def print_rich(comp: Any, console: Any) -> None:
     plain Text: nothing from a result is read as markup."""
     from rich import box
     from rich.table import Table
-    from rich.text import Text
 
+    from bench.cli.console import plain
     from bench.report.formats import table_title
 
     for tb in comp.tables:
         configs = {_config(r) for r in tb.rows}
         title = table_title(comp, tb) + (f" ({configs.pop()})" if len(configs) == 1 else "")
-        table = Table(title=Text(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        table = Table(title=plain(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
         # (header, right-aligned, never wrapped): figures keep their width, names and verdicts wrap
         heads = [("#", True, True), ("result", False, False)] + ([("config", False, False)] if configs else [])
         heads += [(comp.label, True, True), ("ratio (95% CI)", True, True), ("verdict (Welch p)", False, False),
@@ -64,30 +66,33 @@ def print_rich(comp: Any, console: Any) -> None:
             if row.flags:
                 notes.append(f"[{i}] " + "; ".join(row.flags))
                 mark = f" [{i}]"
-            who = Text(row.run)
-            who.append(f"\n{row.device or '-'}", style="dim")
+            who = plain(row.run)
+            who.append("\n")
+            who.append_text(plain(row.device or "-", style="dim"))
             good = row.integrity in ("signed", "unsigned")
             who.append(f"\n{row.integrity or '-'}", style="dim" if good else "bold red")
-            verdict = Text(row.verdict + mark, style=VERDICT_STYLE.get(row.verdict, ""))
+            verdict = plain(row.verdict + mark, style=VERDICT_STYLE.get(row.verdict, ""))
             if row.across:  # a ratio across settings, as asked: say so beside the verdict
                 verdict.append("\nacross " + ", ".join(a.split(" ", 1)[0] for a in row.across), style="yellow")
             if row.p_value is not None:
                 verdict.append(f"\np = {row.p_value:.2g}", style="dim")
-            cells = [str(i), who] + ([Text(_config(row))] if configs else [])
+            cells = [str(i), who] + ([plain(_config(row))] if configs else [])
             quality = "-" if row.quality_level is None else f"L{row.quality_level}"
-            cells += [_mean_ci(row), _ratio(row), verdict, Text(f"{row.grade or 'ungraded':<5} {quality}")]
+            cells += [_mean_ci(row), _ratio(row), verdict, plain(f"{row.grade or 'ungraded':<5} {quality}")]
             table.add_row(*cells)
             if row.grade is None and row.grade_reason:
                 ungraded.append(f"{row.run}: ungraded: {row.grade_reason}")
         console.print(table)
         for note in notes + ungraded + tb.notes:
-            console.print(Text(note, style="yellow"))
-    console.print(Text(comp.method, style="dim"))
+            console.print(plain(note, style="yellow"))
+    console.print(plain(comp.method, style="dim"))
 
 
 def report_skipped(skipped: list[tuple[str, str]]) -> None:
+    from bench.cli.console import say
+
     for path, why in skipped:
-        click.echo(f"bench: skipped {path}: {why}", err=True)
+        say(f"bench: skipped {path}: {why}", err=True)
 
 
 @click.command()
@@ -103,7 +108,7 @@ def report_skipped(skipped: list[tuple[str, str]]) -> None:
 @click.option("--standard", default=None, help="Standard to grade against (id, version or .toml path).")
 @click.option("--include-edited", is_flag=True,
               help="Keep results that fail verification in the tables (flagged); exit 1 still.")
-@click.option("--alpha", type=click.FloatRange(0.0, 0.5, min_open=True), default=0.05, show_default=True,
+@click.option("--alpha", type=Finite(0.0, 0.5, min_open=True), default=0.05, show_default=True,
               help="Significance level of Welch's t-test.")
 @click.option("--allow", "allow", multiple=True, type=click.Choice(["dtype", "preset", "batch", "seq_len", "settings"]),
               help="Give ratios and verdicts across this setting too (repeatable), e.g. --allow dtype for bf16 "
@@ -118,8 +123,11 @@ def compare(results: tuple[Path, ...], baseline: str | None, metric: str, fmt: s
     from bench.analysis.compare import comparison
     from bench.analysis.frame import Grader, runs_frame
     from bench.errors import UsageError
+    from bench.result.io import check_output
     from bench.result.store import load_runs
 
+    if output is not None:
+        check_output(output)  # before anything is read: a report nobody can write is not worth building
     loaded = load_runs(results, include_edited=include_edited)
     report_skipped(loaded.skipped)
     if not loaded.runs:
@@ -134,7 +142,11 @@ def compare(results: tuple[Path, ...], baseline: str | None, metric: str, fmt: s
 
 
 def _emit(comp: Any, fmt: str, output: Path | None) -> None:
+    import io
+
+    from bench.cli.console import say_block
     from bench.report import formats
+    from bench.result.io import write_output
 
     if fmt == "rich":
         from rich.console import Console
@@ -144,14 +156,13 @@ def _emit(comp: Any, fmt: str, output: Path | None) -> None:
         if output is None:
             print_rich(comp, wide_console())
             return
-        with open(output, "w", encoding="utf-8") as fh:
-            print_rich(comp, Console(file=fh, width=200, color_system=None))
+        buf = io.StringIO()
+        print_rich(comp, Console(file=buf, width=200, color_system=None))
+        write_output(output, buf.getvalue().encode("utf-8"))
         return
     text = {"markdown": formats.to_markdown, "csv": formats.to_csv, "json": formats.to_json,
             "html": formats.to_html}[fmt](comp)
     if output is None:
-        click.echo(text, nl=False)
+        say_block(text, nl=False)
     else:
-        from bench.result.io import atomic_write_bytes
-
-        atomic_write_bytes(output, text.encode("utf-8"))
+        write_output(output, text.encode("utf-8"))

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from bench.cli.console import say
+
 STATE_TEXT = {"signed": "intact, signed", "unsigned": "intact, unsigned", "edited": "EDITED",
               "bad-signature": "BAD SIGNATURE", "untrusted-key": "UNTRUSTED KEY"}
 
@@ -37,7 +39,9 @@ def keygen(path: Path, force: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"private_key": str(priv), "public_key": str(pub), "fingerprint": print_}, indent=2))
     else:
-        click.echo(f"private key: {priv} (keep it secret)\npublic key:  {pub}\nfingerprint: {print_}")
+        say(f"private key: {priv} (keep it secret)")
+        say(f"public key:  {pub}")
+        say(f"fingerprint: {print_}")
 
 
 @click.command()
@@ -56,17 +60,17 @@ def sign(results: tuple[Path, ...], key: Path, as_json: bool) -> None:
     refused = [{"path": path, "reason": why} for path, why in skipped]
     signed = []
     for path, why in skipped:
-        click.echo(f"bench: skipped {path}: {why}", err=True)
+        say(f"bench: skipped {path}: {why}", err=True)
     for folder in folders:
         try:
             check = sign_folder(folder, private)
         except ResultError as exc:
-            click.echo(f"bench: {exc}", err=True)
+            say(f"bench: {exc}", err=True)
             refused.append({"path": str(folder), "reason": str(exc)})
             continue
         signed.append({"path": str(check.folder), "run_id": check.run_id, "key_fingerprint": check.key_fingerprint})
         if not as_json:
-            click.echo(f"signed {check.folder} (key {check.key_fingerprint})")
+            say(f"signed {check.folder} (key {check.key_fingerprint})")
     if as_json:
         click.echo(json.dumps({"signed": signed, "refused": refused}, indent=2))
     if refused:
@@ -100,14 +104,14 @@ def verify(results: tuple[Path, ...], pubkeys: tuple[str, ...], require_signatur
     good = {"signed"} if require_signature else {"signed", "unsigned"}
     for row in rows:
         if as_json:
-            click.echo(json.dumps(row))
+            click.echo(json.dumps(row, default=str))  # ASCII only: every control character escaped
         else:
             line = f"{STATE_TEXT.get(row['state'], row['state'].upper()):<17} {row['path']}"
             if row["state"] == "signed":
                 line += f" (key {row['key_fingerprint']})"
             elif row["state"] != "unsigned":
                 line += f": {row['detail']}"
-            click.echo(line, err=row["state"] not in good)
+            say(line, err=row["state"] not in good)
     if any(row["state"] not in good for row in rows):
         sys.exit(1)
 
@@ -124,12 +128,15 @@ def export(results: tuple[Path, ...], output: Path, key: Path | None, as_json: b
     from bench.errors import UsageError
     from bench.result.bundle import export_bundle
     from bench.result.integrity import load_private_key
+    from bench.result.io import check_output
     from bench.result.store import find_result_folders
 
+    check_output(output)
+    private = load_private_key(key) if key else None
     folders, skipped = find_result_folders(results)
-    report = export_bundle(folders, output, load_private_key(key) if key else None)
+    report = export_bundle(folders, output, private)
     for path, why in skipped + report.refused:
-        click.echo(f"bench: not exported {path}: {why}", err=True)
+        say(f"bench: not exported {path}: {why}", err=True)
     if not report.done:
         output.unlink(missing_ok=True)
         raise UsageError("nothing to export")
@@ -139,7 +146,7 @@ def export(results: tuple[Path, ...], output: Path, key: Path | None, as_json: b
                               indent=2))
     else:
         signed = f", manifest signed by {report.signer}" if report.signer else ""
-        click.echo(f"wrote {output}: {len(report.done)} result(s){signed}")
+        say(f"wrote {output}: {len(report.done)} result(s){signed}")
     if skipped or report.refused:
         sys.exit(1)
 
@@ -158,7 +165,7 @@ def import_(bundle: Path, target: Path, pubkeys: tuple[str, ...], as_json: bool)
 
     report = import_bundle(bundle, target, trusted=_trusted(pubkeys))
     for name, why in report.refused:
-        click.echo(f"bench: refused {name}: {why}", err=True)
+        say(f"bench: refused {name}: {why}", err=True)
     if as_json:
         click.echo(json.dumps({"bundle": str(bundle), "target": str(target),
                                "imported": [str(target / n) for n in report.done],
@@ -166,13 +173,13 @@ def import_(bundle: Path, target: Path, pubkeys: tuple[str, ...], as_json: bool)
                                "refused": [{"name": n, "reason": why} for n, why in report.refused]}, indent=2))
     else:
         for name in report.done:
-            click.echo(f"imported {target / name}")
+            say(f"imported {target / name}")
         for name in report.identical:
-            click.echo(f"already imported, identical: {target / name}")
+            say(f"already imported, identical: {target / name}")
         if report.identical and not report.done and not report.refused:
-            click.echo(f"nothing new: all {len(report.identical)} result(s) of {bundle} are in {target} already, "
+            say(f"nothing new: all {len(report.identical)} result(s) of {bundle} are in {target} already, "
                        "identical")
         if report.signer:
-            click.echo(f"manifest signed by {report.signer}")
+            say(f"manifest signed by {report.signer}")
     if report.refused:
         sys.exit(1)

@@ -17,15 +17,15 @@ LISTINGS = ("workloads", "samplers", "devices", "profiles", "standards")
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     from rich.table import Table
-    from rich.text import Text
 
     from bench.cli.console import console as wide_console
+    from bench.cli.console import plain
 
     table = Table(title=title)
     for c in columns:
         table.add_column(c)
-    for r in rows:
-        table.add_row(*(Text(str(cell)) for cell in r))  # names from plugins: printed as they are
+    for r in rows:  # names and notes come from plugins and data files: shown as they are, never as markup
+        table.add_row(*(plain(cell) for cell in r))
     wide_console().print(table)
 
 

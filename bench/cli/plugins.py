@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
+
+from bench.cli.params import Finite
 
 
 def _console() -> Any:
@@ -72,14 +73,15 @@ def list_plugins(groups: tuple[str, ...], device: str | None, as_json: bool) -> 
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    from rich.markup import escape
     from rich.table import Table
+
+    from bench.cli.console import plain
 
     table = Table(title="plugins")
     for col in ("name", "group", "package", "version", "status"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(*(escape(r[k]) for k in ("name", "group", "package", "version", "status")))
+        table.add_row(*(plain(r[k]) for k in ("name", "group", "package", "version", "status")))
     _console().print(table)
 
 
@@ -98,7 +100,7 @@ def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--device", "-d", default=None, help="Device to check on (default: one found here, else the fake).")
 @click.option("--option", "-o", "pairs", multiple=True, metavar="KEY=VALUE", help="Passed to the sampler's open().")
 @click.option("--fake/--no-fake", default=None, help="Force the plugin's fake, or never use it (default: auto).")
-@click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True,
+@click.option("--timeout", "timeout_s", type=Finite(0.1, 3600), default=10.0, show_default=True,
               help="Seconds before a check is cut off (a hung read).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the report(s) as JSON here (attach it to a submission).")
@@ -113,7 +115,10 @@ def check(name: str, device: str | None, pairs: tuple[str, ...], fake: bool | No
     from bench.conformance.device import run_device_conformance
     from bench.conformance.kit import run_conformance
     from bench.errors import UsageError
+    from bench.result.io import check_output, write_output
 
+    if json_path:
+        check_output(json_path, "--json")
     is_sampler = any(r.name == name for r in plugins.inventory("samplers"))
     is_device = any(r.name == name for r in plugins.inventory("devices"))
     if not (is_sampler or is_device):
@@ -128,26 +133,31 @@ def check(name: str, device: str | None, pairs: tuple[str, ...], fake: bool | No
     for report in reports:
         _print_report(console, report)
     if json_path:
-        Path(json_path).write_text(json.dumps([r.to_dict() for r in reports], indent=2), encoding="utf-8")
+        write_output(json_path, json.dumps([r.to_dict() for r in reports], indent=2, default=str).encode(), "--json")
     if not all(r.ok for r in reports):
         raise click.exceptions.Exit(1)
 
 
 def _print_report(console: Any, report: Any) -> None:
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
+    from bench.cli.console import plain
     from bench.conformance.core import short_figure
+    from bench.safetext import clean
 
     title = f"{report.group[:-1]} {report.target} ({report.package}) on {report.device or '-'}: {report.mode}"
-    table = Table(title=escape(title), caption=escape(report.mode_note) if report.mode_note else None)
+    table = Table(title=plain(title), caption=plain(report.mode_note) if report.mode_note else None)
     for col in ("check", "result", "figures", "note"):
         table.add_column(col, overflow="fold")
     style = {"pass": "green", "fail": "bold red", "skip": "yellow", "n/a": "dim"}
     for c in report.checks:
-        figs = "\n".join(f"{k}: {short_figure(v)}" for k, v in c.figures.items())
-        table.add_row(c.name, f"[{style[c.status]}]{c.status.upper()}[/]", escape(figs), escape(c.message))
+        figs = "\n".join(clean(f"{k}: {short_figure(v)}") for k, v in c.figures.items())
+        table.add_row(plain(c.name), Text(c.status.upper(), style=style[c.status]), Text(figs), plain(c.message))
     console.print(table)
     colour = {"PASS": "green", "FAIL": "bold red", "INCOMPLETE": "bold yellow"}[report.verdict]
     summary = report.summary()  # starts with the verdict word
-    console.print(f"{escape(report.target)}: [{colour}]{report.verdict}[/]" + escape(summary[len(report.verdict):]))
+    line = plain(f"{report.target}: ")
+    line.append_text(Text(report.verdict, style=colour))
+    line.append_text(plain(summary[len(report.verdict):]))
+    console.print(line)

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-PHASE_LABELS = {"idle": "idle baseline", "setup": "set-up", "warmup": "warm-up", "repeat": "repeats"}
+PHASE_LABELS = {"idle": "idle baseline", "setup": "set-up", "warmup": "warm-up", "repeat": "repeats",
+                "latency": "latency"}
 LABEL_WIDTH = 30
 
 
@@ -78,6 +79,8 @@ class RunPlan:
             else:
                 left = min(max(self.warmup_s() - done, 1.0), max(self.warmup_max_s - done, 0.0))
             rest = left + self.repeats * self.repeat_s()
+        elif phase == "latency":  # after the repeats, ``total`` seconds long
+            rest = max(total - max(done, in_phase_s), 0.0)
         else:  # repeat: ``done`` whole repeats, the current one ``in_phase_s`` old
             left_repeats = max(total - done, 0.0)
             rest = max(left_repeats * self.repeat_s() - in_phase_s, 0.0) if left_repeats else 0.0

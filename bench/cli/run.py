@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from bench.cli.params import Finite
 from bench.errors import UsageError
 
 
@@ -24,12 +25,12 @@ class ConfigValue(click.ParamType):
         try:
             number = self.kind(value)
         except (TypeError, ValueError, OverflowError):
-            self.fail(f"{value!r} is not {'an integer' if self.kind is int else 'a number'}", param, ctx)
+            self.fail(f"{str(value)[:40]!r} is not {'an integer' if self.kind is int else 'a number'}", param, ctx)
         from bench.run.config import RunConfig
 
         problem = RunConfig.field_problem(self.field, number)
         if problem:
-            self.fail(f"{problem} (got {value})", param, ctx)
+            self.fail(f"{problem} (got {str(value)[:40]})", param, ctx)
         return number
 
 
@@ -50,11 +51,15 @@ def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
               help="Run every standard workload at this preset (default: smoke on cpu, standard on accelerators).")
 @click.option("--preset", default=None, help="Size preset of the workloads (smoke, standard, ...).")
 @click.option("--dtype", default=None, help="fp32, tf32, fp16, bf16 or fp8.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None)
-@click.option("--seq-len", type=click.IntRange(min=1), default=None)
-@click.option("--size", type=click.IntRange(min=1), default=None, help="Matrix size n of gemm.")
+@click.option("--batch-size", type=click.IntRange(1, 1 << 20), default=None)
+@click.option("--seq-len", type=click.IntRange(1, 1 << 20), default=None)
+@click.option("--size", type=click.IntRange(1, 1 << 20), default=None, help="Matrix size n of gemm.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True)
+@click.option("--model", default=None, metavar="ID|FOLDER",
+              help="Model of the hf-* workloads: a Hugging Face hub id (from the local cache) or a local folder.")
+@click.option("--random-weights", "random_weights", is_flag=True,
+              help="Build the --model from its configuration alone, with random weights (no weights needed).")
 @click.option("--sampler", default=None, help="Power/energy source (default: the device's best available).")
 @click.option("--sampler-option", "sampler_options", multiple=True, metavar="KEY=VALUE",
               help="Option passed to the sampler (e.g. trace=PATH for replay, rated_power_w=65 for estimate).")
@@ -67,25 +72,28 @@ def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--repeats", type=ConfigValue("repeats", int), default=3, show_default=True)
 @click.option("--duration", "duration_s", type=ConfigValue("duration_s"), default=10.0,
               show_default=True, help="Minimum seconds of each measured window.")
+@click.option("--latency", "latency_s", type=ConfigValue("latency_s"), default=None,
+              help="Seconds of the synchronised latency phase after each inference workload's repeats "
+              "(default: --duration, at most 5; 0 skips it).")
 @click.option("--read-timeout", "read_timeout_s", type=ConfigValue("read_timeout_s"), default=10.0, show_default=True,
               help="Seconds a sensor read may take before the run stops as hung.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
 @click.option("--name", default=None, help="Name of the run folder (default: time-device-workload).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON instead of a table.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@click.option("--nproc-per-node", "nproc_per_node", type=click.IntRange(min=1), default=None,
+@click.option("--nproc-per-node", "nproc_per_node", type=click.IntRange(1, 1024), default=None,
               help="Run N ranks on this node (one per device) through torch.distributed.run.")
-@click.option("--nnodes", type=click.IntRange(min=1), default=None,
+@click.option("--nnodes", type=click.IntRange(1, 65_536), default=None,
               help="Nodes of a multi-node run (with --node-rank and --rdzv-endpoint).")
-@click.option("--node-rank", "node_rank", type=click.IntRange(min=0), default=None,
+@click.option("--node-rank", "node_rank", type=click.IntRange(0, 65_535), default=None,
               help="This node's rank in a multi-node run (default: $SLURM_NODEID).")
 @click.option("--rdzv-endpoint", "rdzv_endpoint", default=None, metavar="HOST:PORT",
               help="Node 0's address and a free port, where the nodes meet (default: $MASTER_ADDR:$MASTER_PORT).")
 @click.option("--master-port", "master_port", type=click.IntRange(1, 65535), default=None,
               help="Fixed port of a one-node distributed run (default: a free one).")
-@click.option("--rdzv-timeout", "rdzv_timeout_s", type=click.IntRange(min=1), default=300, show_default=True,
+@click.option("--rdzv-timeout", "rdzv_timeout_s", type=click.IntRange(1, 86_400), default=300, show_default=True,
               help="Seconds to wait for every node to join.")
-@click.option("--dist-timeout", "dist_timeout_s", type=click.FloatRange(min=1), default=600.0, show_default=True,
+@click.option("--dist-timeout", "dist_timeout_s", type=Finite(1, 86_400), default=600.0, show_default=True,
               help="Seconds a rank waits for the others (start, window edges) before the run stops.")
 def run(**kw: Any) -> None:
     """Measure workloads on a device and write a result folder (result.json + trace.parquet)."""
@@ -109,7 +117,7 @@ def _config(kw: dict[str, Any]) -> Any:
     from bench.devices import best_device
     from bench.run.config import RunConfig
     from bench.run.suites import SUITES, default_suite
-    from bench.run.workloads import workload_names
+    from bench.run.workloads import REFERENCE_FORM, is_reference, workload_names
     from bench.workload import WorkloadParams
 
     device = kw["device"] if kw["device"] is not None else best_device()
@@ -122,16 +130,20 @@ def _config(kw: dict[str, Any]) -> Any:
         names = list(SUITES[suite])
     known = workload_names()
     for n in names:
-        if n not in known:
-            raise UsageError(f"unknown workload {n!r}; choices: {', '.join(known)}")
+        if n.endswith(".py"):
+            raise UsageError(f"{n} names a file; add the workload class: {n}:ClassName")
+        if n not in known and not is_reference(n):
+            raise UsageError(f"unknown workload {n!r}; choices: {', '.join(known)}; "
+                             f"or give a workload class as {REFERENCE_FORM}")
     preset = kw["preset"] or (suite if suite else ("smoke" if device == "cpu" else "standard"))
     params = WorkloadParams(preset=preset, dtype=kw["dtype"], batch_size=kw["batch_size"], seq_len=kw["seq_len"],
-                            size=kw["size"], compile=kw["compile_"], seed=kw["seed"])
+                            size=kw["size"], compile=kw["compile_"], seed=kw["seed"], model=kw["model"],
+                            random_weights=kw["random_weights"])
     return RunConfig(device=device, workloads=[(n, params) for n in names], suite=suite, sampler=kw["sampler"],
                      sampler_options=_options(kw["sampler_options"]), rate_hz=kw["rate_hz"], idle_s=kw["idle_s"],
                      warmup_min_s=kw["warmup_min_s"], warmup_max_s=kw["warmup_max_s"], repeats=kw["repeats"],
                      duration_s=kw["duration_s"], out=kw["out"], name=kw["name"],
-                     read_timeout_s=kw["read_timeout_s"])
+                     read_timeout_s=kw["read_timeout_s"], latency_s=kw["latency_s"])
 
 
 def _execute(cfg: Any, quiet: bool, as_json: bool) -> None:
@@ -234,7 +246,10 @@ def _execute_rank(cfg: Any, env: Any, timeout_s: float, quiet: bool, as_json: bo
             print(f"bench: error: {exc}", file=sys.stderr, flush=True)
         else:  # every rank raised the same error: let the one that speaks finish first
             time.sleep(1.0)
-        sys.exit(exc.exit_code)
+        coord.comm.close()
+        # leave without the interpreter's teardown: with a process group just destroyed, torch's collective
+        # threads can abort the process (SIGABRT) while the interpreter unwinds, hiding the exit code
+        _leave(exc.exit_code)
     finally:
         coord.comm.close()
     _report_rank(runner, main, env.local_rank, as_json, lost or coord.comm.lost)

@@ -9,11 +9,14 @@ through :class:`bench.errors.BenchError`, which ``bench.cli.main`` maps to a mes
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import click
 
+from bench.cli.console import say
+from bench.cli.params import Finite
 from bench.errors import BenchError
 
 
@@ -43,6 +46,17 @@ def _load_all(paths: tuple[Path, ...]) -> tuple[list[tuple[Path, Any]], list[tup
         except ResultError as exc:
             errors.append((path, str(exc)))
     return loaded, errors
+
+
+def finite(value: Any) -> Any:
+    """JSON data with every non-finite number as null (an overflow in arithmetic on extreme figures)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
 
 
 def _fmt(value: float | None, unit: str | None) -> str:
@@ -80,11 +94,12 @@ def _labels(loaded: list[tuple[Path, Any]]) -> list[str]:
 
 def _table(scores: list[Any], std: Any, labels: list[str]) -> Any:
     from rich.table import Table
-    from rich.text import Text
+
+    from bench.cli.console import plain
 
     per = f"{std.reported.per_units:g}".replace("1000", "1k")
     carbon = scores[0].footprint.carbon_unit if scores and scores[0].footprint is not None else "gCO2e"
-    table = Table(title=f"{std.id} ({std.status}), sha256 {std.sha256[:12]}", title_justify="left")
+    table = Table(title=plain(f"{std.id} ({std.status}), sha256 {std.sha256[:12]}"), title_justify="left")
     table.add_column("run")
     table.add_column("workload")
     table.add_column("value, 95% CI", no_wrap=True)
@@ -98,7 +113,7 @@ def _table(scores: list[Any], std: Any, labels: list[str]) -> Any:
     for s, label in zip(scores, labels):
         for w in s.workloads:
             table.add_row(
-                Text(label), Text(w.workload), _fmt_ci(w), w.grade or "ungraded",
+                plain(label), plain(w.workload), plain(_fmt_ci(w)), w.grade or "ungraded",
                 _num(w.carbon_g), _num(w.carbon_accelerator_g), _num(w.water_ml), _num(w.water_accelerator_ml),
                 f"L{s.quality.level}", "yes" if s.conforms else "no",
             )
@@ -116,11 +131,13 @@ def footprint_lines(f: Any) -> list[str]:
 
 
 def _print_details(console: Any, scores: list[Any], labels: list[str]) -> None:
+    from bench.cli.console import plain
+
+    lines = []
     if scores and scores[0].footprint is not None:
-        for line in footprint_lines(scores[0].footprint):
-            console.print(line, highlight=False, markup=False)
-        console.print("server: device energy x server overhead = IT energy, then PUE and WUE; accel.: the device's "
-                      "own energy only", highlight=False, markup=False)
+        lines += footprint_lines(scores[0].footprint)
+        lines.append("server: device energy x server overhead = IT energy, then PUE and WUE; accel.: the device's "
+                     "own energy only")
     for s, label in zip(scores, labels):
         notes = []
         if s.footprint is not None:
@@ -130,8 +147,9 @@ def _print_details(console: Any, scores: list[Any], labels: list[str]) -> None:
         notes += [f"{w.workload}: ungraded: {w.grade_reason}" for w in s.workloads if w.grade is None]
         notes += [f"{i.severity}: {i.code}: {i.message}" for i in s.issues]
         notes += [f"failed {c.line()}" for c in s.failed]
-        for note in notes:
-            console.print(f"{label}: {note}", highlight=False, markup=False)
+        lines += [f"{label}: {note}" for note in notes]
+    for line in lines:
+        console.print(plain(line), highlight=False)
 
 
 @click.command()
@@ -140,11 +158,12 @@ def _print_details(console: Any, scores: list[Any], labels: list[str]) -> None:
 @_json_option
 @click.option("--country", default=None, metavar="ISO3", help="Grid carbon intensity of this country (codecarbon data, offline).")
 @click.option("--region", default=None, help="Region of --country (US state, Canadian or Chinese province, Nordic zone).")
-@click.option("--carbon-intensity", type=float, default=None, metavar="G_PER_KWH", help="Grid carbon intensity to use, gCO2e/kWh.")
-@click.option("--wue", type=float, default=None, help="On-site water usage effectiveness, L/kWh (default 0.55).")
-@click.option("--pue", type=float, default=None, help="Power usage effectiveness (default 1.17).")
+@click.option("--carbon-intensity", type=Finite(0, 10_000), default=None, metavar="G_PER_KWH",
+              help="Grid carbon intensity to use, gCO2e/kWh.")
+@click.option("--wue", type=Finite(0, 100), default=None, help="On-site water usage effectiveness, L/kWh (default 0.55).")
+@click.option("--pue", type=Finite(1, 10), default=None, help="Power usage effectiveness (default 1.17).")
 @click.option("--ewif", default=None, help="Water of electricity generation, L/kWh or a source name (default 3.142).")
-@click.option("--server-overhead", type=float, default=None, metavar="FACTOR",
+@click.option("--server-overhead", type=Finite(0, 100), default=None, metavar="FACTOR",
               help="Whole-server energy per unit of device energy (host CPU, memory, fans, network), applied before "
                    "PUE and WUE; default: the hardware profile's, else 1.")
 @click.option("--carbon-basis", default=None, metavar="TEXT",
@@ -176,8 +195,9 @@ def score(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
     scores = [score_result(result, std, profiles, factors) for _, result in loaded]
     labels = _labels(loaded)
     if as_json:
-        click.echo(json.dumps([{"run": label, "path": str(path), **s.model_dump(mode="json")}
-                               for (path, _), label, s in zip(loaded, labels, scores)], indent=2, allow_nan=False))
+        click.echo(json.dumps(finite([{"run": label, "path": str(path), **s.model_dump(mode="json")}
+                                      for (path, _), label, s in zip(loaded, labels, scores)]),
+                              indent=2, allow_nan=False))
     else:
         from bench.cli.console import console as wide_console
 
@@ -185,7 +205,7 @@ def score(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
         console.print(_table(scores, std, labels))
         _print_details(console, scores, labels)
     for _, message in errors[:-1]:
-        click.echo(f"bench: error: {message}", err=True)
+        say(f"bench: error: {message}", err=True)
     if errors:
         raise BenchError(errors[-1][1])
 
@@ -238,17 +258,17 @@ def check(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
     rows += [{"path": str(p), "run_id": None, "conforms": False, "quality_level": None, "validity": None,
               "grades": {}, "grade_reasons": {}, "failed": [], "error": message} for p, message in errors]
     if as_json:
-        click.echo(json.dumps({"standard": std.record(), "results": rows}, indent=2))
+        click.echo(json.dumps({"standard": std.record(), "results": rows}, indent=2, allow_nan=False))
     else:
         for row in rows:
             verdict = "PASS" if row["conforms"] else "FAIL"
-            click.echo(f"{verdict} {row['run_id'] or '-'} ({row['path']})")
+            say(f"{verdict} {row['run_id'] or '-'} ({row['path']})")
             if row["error"]:
-                click.echo(f"  - unreadable: {row['error']}")
+                say(f"  - unreadable: {row['error']}")
             for c in row["failed"]:
-                click.echo(f"  - {c['workload'] or 'run'}: {c['rule']}: expected {c['expected']}, got {c['actual']}")
+                say(f"  - {c['workload'] or 'run'}: {c['rule']}: expected {c['expected']}, got {c['actual']}")
         passed = sum(1 for r in rows if r["conforms"])
-        click.echo(f"{passed} of {len(rows)} result(s) conform to {std.id} (sha256 {std.sha256[:12]})")
+        say(f"{passed} of {len(rows)} result(s) conform to {std.id} (sha256 {std.sha256[:12]})")
     failing = sum(1 for r in rows if not r["conforms"])
     if failing:
         raise BenchError(f"{failing} of {len(rows)} result(s) do not conform to {std.id}")

@@ -35,6 +35,33 @@ FIGURES = (  # (label, aggregate field, unit of the figure given the workload's 
 )
 
 
+def latency_text(latency: Any) -> str | None:
+    """A step's latency percentiles in ms, e.g. ``12.1/12.9/15.3``; None without a latency phase."""
+    if latency is None or latency.p50_s is None:
+        return None
+    return "/".join(_fmt(v * 1e3 if v is not None else None, 3) for v in (latency.p50_s, latency.p90_s,
+                                                                          latency.p99_s))
+
+
+def _energy_line(result: Any) -> str:
+    """Where the energy came from and the largest sensor bound of a measured window, relative to its energy."""
+    measured = {"idle"} | {r.window for wl in result.workloads for r in wl.repeats}
+    windows = [w for w in result.windows if w.name in measured]
+    methods = {c.method for w in windows for c in w.channels}
+    averaged = [c for c in result.measurement.channels if str(c.capabilities.get("power")) == "averaged"
+                and not c.capabilities.get("energy_counter")]
+    if averaged:
+        window_s = max(float(c.capabilities.get("power_average_window_s") or 0) for c in averaged)
+        how = f"averaged power ({window_s:g} s moving average), lag corrected"
+    elif methods == {"counter"}:
+        how = "energy counter"
+    else:
+        how = "integrated power" if methods else "none"
+    shares = [w.energy_uncertainty_j / w.energy_j for w in windows
+              if w.energy_uncertainty_j is not None and w.energy_j]
+    return f"energy: {how}" + (f", windows within +/-{max(shares):.2%}" if shares else "")
+
+
 def grades_of(result: Any) -> tuple[dict[str, str], dict[str, str], list[str]]:
     """Workload -> its grade letter or "ungraded"; workload -> why it is ungraded ("ungraded under STANDARD:
     reason"); and lines about the scoring as a whole (why nothing could be scored)."""
@@ -76,12 +103,13 @@ def workload_table(w: Any, grade: str | None) -> Any:
     """One workload's figures: mean, unit and 95% CI, one row each; numbers never wrap."""
     from rich import box
     from rich.table import Table
-    from rich.text import Text
+
+    from bench.cli.console import plain
 
     title = f"{w.workload}: {w.status}"
     if grade:
         title += ", ungraded" if grade == "ungraded" else f", grade {grade}"
-    table = Table(title=Text(title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+    table = Table(title=plain(title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   show_edge=False)
     table.add_column("figure", no_wrap=True)
     table.add_column("mean", justify="right", no_wrap=True)
@@ -92,19 +120,23 @@ def workload_table(w: Any, grade: str | None) -> Any:
         stat = getattr(w.aggregate, field, None)
         if stat is None or stat.mean is None:
             continue
-        table.add_row(label, _fmt(stat.mean), Text(unit_form.format(unit=unit)), ci_text(stat.ci95_relative, stat.n))
+        table.add_row(label, _fmt(stat.mean), plain(unit_form.format(unit=unit)), ci_text(stat.ci95_relative, stat.n))
+    latency = latency_text(w.latency)
+    if latency is not None:  # one step, the device synchronised: percentiles, not a mean with a CI
+        table.add_row("step latency", latency, "ms", "p50/p90/p99")
     return table
 
 
 def print_summary(result: Any, folder: Path | None, console: Any) -> None:
     """A readable summary of a result that fits 80 columns: a table per workload (each figure with its 95% CI),
-    why a workload has no grade, then the method and the issues. Every fact once; numbers never wrap."""
-    from rich.text import Text
+    why a workload has no grade, then the method and the issues. Every fact once; numbers never wrap. Every
+    string from the result is printed as data (:func:`bench.cli.console.plain`)."""
+    from bench.cli.console import plain
 
     grades, why_ungraded, scoring = grades_of(result)
 
     def say(line: str) -> None:  # strings from results are printed as they are, never as markup
-        console.print(Text(line), highlight=False)
+        console.print(plain(line), highlight=False)
 
     say(f"{result.device.get('name', '?')} ({result.device.get('spec', '?')}): {result.status}")
     m, q, idle = result.measurement, result.quality, result.idle
@@ -123,9 +155,16 @@ def print_summary(result: Any, folder: Path | None, console: Any) -> None:
     lines = [
         f"sampler: {m.sampler} ({', '.join(c.channel for c in m.channels)}), {m.rate_hz:g} Hz requested, "
         f"{_fmt(m.achieved_rate_hz)} Hz achieved, {m.samples} samples",
+        _energy_line(result),
         f"idle baseline: {_fmt(idle.power_w)} W over {_fmt(idle.duration_s)} s" if idle else "idle baseline: none",
         quality_line(q),
     ]
+    for w in result.workloads:
+        src = w.source
+        if src:
+            where = src.get("path") or src.get("module") or "?"
+            digest = f", sha256 {src['sha256'][:16]}" if src.get("sha256") else ""
+            lines.append(f"source of {w.workload}: {src.get('kind', '?')} {where} class {src.get('class', '?')}{digest}")
     if result.reason:
         lines.append(f"reason: {result.reason}")
     lines.extend(scoring)
@@ -166,24 +205,32 @@ def _unfinished(folder: Path, result: Any) -> str | None:
 
 @click.command()
 @click.argument("result_path", metavar="RESULT", type=click.Path(exists=True, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print result.json as it is.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the result as JSON (checked first; every character outside ASCII escaped).")
 def show(result_path: Path, as_json: bool) -> None:
     """Summarise a result folder (or result.json)."""
     from bench.cli.console import console as wide_console
-    from bench.result.io import load_result
-    from bench.result.model import RESULT_FILE
+    from bench.cli.console import plain
+    from bench.result.io import read_result_raw, validate_result
 
-    result = load_result(result_path)
-    folder = result_path if result_path.is_dir() else result_path.parent
+    file, _, data = read_result_raw(result_path)
+    result = validate_result(data, file)
+    folder = file.parent
     if as_json:
-        click.echo((folder / RESULT_FILE).read_text())
+        click.echo(json_text(data))
         return
     console = wide_console()
     print_summary(result, folder, console)
     why = _unfinished(folder, result)
     if why:
-        console.print(f"warning: {why}", markup=False)
+        console.print(plain(f"warning: {why}"))
         raise SystemExit(1)
+
+
+def json_text(data: Any) -> str:
+    """A result as JSON for a terminal or a pipe: the same data, in the file's order, with every control and
+    non-ASCII character escaped (``\u001b``), so nothing in it acts on the terminal."""
+    return json.dumps(data, indent=2, ensure_ascii=True, allow_nan=False)
 
 
 @click.command()

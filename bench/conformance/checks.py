@@ -210,6 +210,8 @@ def capability_problems(caps: Any) -> list[str]:
         out.append(f"energy_tolerance {caps.energy_tolerance} must be within (0, 1]")
     if caps.counter_wrap_j is not None and not caps.counter_wrap_j > 0:
         out.append(f"counter_wrap_j {caps.counter_wrap_j} must be None or > 0")
+    if not caps.power_update_period_s >= 0:
+        out.append(f"power_update_period_s ({caps.power_update_period_s}) must be >= 0")
     if caps.power is PowerKind.AVERAGED and not caps.power_average_window_s > 0:
         out.append("power is AVERAGED but power_average_window_s is not > 0")
     if not caps.energy_counter and caps.power is PowerKind.NONE:

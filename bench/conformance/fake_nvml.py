@@ -7,10 +7,18 @@ real ctypes structs for field values and PCI info, a refcounted ``nvmlInit``/``n
 function of seconds since the fake "driver" was loaded) on an injectable clock:
 
 - the energy counter (Volta+; older GPUs raise ``NVMLError_NotSupported``) is the exact integral of the
-  timeline, refreshed every 10 ms and truncated to whole mJ, from an arbitrary non-zero origin;
-- power is refreshed every 100 ms in whole mW; ``nvmlDeviceGetPowerUsage`` on Ampere and newer (except
-  GA100: A100/A800/A30) is the mean over the last ~1 s, as on the real hardware; the instant-power field
-  (``NVML_FI_DEV_POWER_INSTANT``) is the present value where the GPU supports it.
+  timeline up to its last refresh, truncated to whole mJ, from an arbitrary non-zero origin; it refreshes
+  every ``FakeGpu.energy_update_s`` (10 ms by default, as reported for Volta-era GPUs);
+- power is refreshed every ``FakeGpu.power_update_s`` (100 ms) in whole mW; ``nvmlDeviceGetPowerUsage`` on
+  Ampere and newer (except GA100: A100/A800/A30) is the mean over the ``average_window_s`` (1 s) before the
+  refresh, as on the real hardware; the instant-power field (``NVML_FI_DEV_POWER_INSTANT``) is the value at
+  the refresh (or, with ``instant_window_s``, the mean over a short span that ends ``instant_delay_s``
+  before it) where the GPU supports it;
+- each refresh grid has its own phase (``energy_phase_s``, ``power_phase_s``) after the driver loaded.
+
+:data:`H200_AS_MEASURED` holds the sensor timing seen on one H200 (driver 580.159.04, see docs/nvml.md):
+a counter refreshed every 100 ms, power every ~100.6 ms (a grid that drifts against the host clock and
+the counter's), an instant field that averages ~25 ms of each refresh period.
 
 Use in a test (``fake_gpus`` also registers :class:`bench.conformance.fake_cuda.FakeCudaDevice` as ``cuda``)::
 
@@ -55,6 +63,12 @@ from bench.conformance import modules as _modules
 ENERGY_UPDATE_NS = 10_000_000  # the energy counter refreshes about every 10 ms
 POWER_UPDATE_NS = 100_000_000  # power refreshes about every 100 ms
 AVERAGE_WINDOW_S = 1.0  # nvmlDeviceGetPowerUsage's moving average on Ampere+ (not GA100)
+# Sensor timing seen on one NVIDIA H200 (driver 580.159.04, nvidia-ml-py polled at ~300 Hz for 28 s around
+# GEMM steps and 20 ms bursts): the counter advanced every 100.0 ms, nvmlDeviceGetPowerUsage was the 1 s
+# trailing mean of the counter's energy refreshed every ~100.6 ms, and the instant field (same grid) caught
+# a 20 ms burst only when it fell within a ~25 ms span ending ~35 ms before the refresh.
+H200_AS_MEASURED: dict[str, float] = {"energy_update_s": 0.1, "power_update_s": 0.1006,
+                                      "instant_window_s": 0.025, "instant_delay_s": 0.035}
 
 # nvmlDeviceArchitecture_t values (as in nvml.h / pynvml)
 KEPLER, MAXWELL, PASCAL, VOLTA, TURING, AMPERE, ADA, HOPPER, BLACKWELL = 2, 3, 4, 5, 6, 7, 8, 9, 10
@@ -182,6 +196,14 @@ class FakeGpu:
     pci_bus_id: str = ""
     architecture: int | None = None
     instant_field: bool | None = None  # default: Hopper and newer
+    energy_counter: bool | None = None  # default: Volta and newer
+    energy_update_s: float = ENERGY_UPDATE_NS / 1e9  # how often the counter refreshes
+    power_update_s: float = POWER_UPDATE_NS / 1e9  # how often both power figures refresh
+    energy_phase_s: float = 0.0  # the counter's refresh grid: phase after the driver loaded (s)
+    power_phase_s: float = 0.0
+    average_window_s: float = AVERAGE_WINDOW_S  # nvmlDeviceGetPowerUsage's trailing mean, where it averages
+    instant_window_s: float = 0.0  # 0: the instant field is the power at the refresh; else its mean over this
+    instant_delay_s: float = 0.0  # ... span, ending this long before the refresh
     energy_offset_mj: int = 987_654_321  # the counter counts since the driver loaded, not from 0
     temperature_c: int = 41
     sm_clock_mhz: int = 1980
@@ -205,6 +227,11 @@ class FakeGpu:
             self.pci_bus_id = f"00000000:{0x18 + 0x11 * index:02X}:00.0"
         if self.instant_field is None:
             self.instant_field = self.architecture >= HOPPER
+        if self.energy_counter is None:
+            self.energy_counter = self.architecture >= VOLTA
+        if not (self.energy_update_s > 0 and self.power_update_s > 0 and self.average_window_s > 0
+                and self.instant_window_s >= 0 and self.instant_delay_s >= 0):
+            raise ValueError("sensor periods and windows must be > 0 (instant window and delay >= 0)")
 
     @property
     def power_usage_averaged(self) -> bool:
@@ -288,9 +315,11 @@ class FakeNvml(types.ModuleType):
         """Seconds since the fake driver loaded (the timeline's time axis)."""
         return (self.clock.now_ns() - self._t0_ns) / 1e9
 
-    def _quantised_s(self, period_ns: int) -> float:
-        elapsed = self.clock.now_ns() - self._t0_ns
-        return (elapsed // period_ns) * period_ns / 1e9
+    def _refresh_s(self, period_s: float, phase_s: float) -> float:
+        """The last refresh instant (s since the driver loaded) of a grid of ``period_s`` at ``phase_s``."""
+        period_ns, phase_ns = int(round(period_s * 1e9)), int(round(phase_s * 1e9))
+        elapsed = self.clock.now_ns() - self._t0_ns - phase_ns
+        return ((elapsed // period_ns) * period_ns + phase_ns) / 1e9
 
     def exact_energy_j(self, index: int, t0_s: float, t1_s: float) -> float:
         """The true energy of GPU ``index`` between two timeline times (for test assertions)."""
@@ -329,12 +358,18 @@ class FakeNvml(types.ModuleType):
         return gpu
 
     def _power_mw(self, gpu: FakeGpu, averaged: bool) -> int:
-        t = self._quantised_s(POWER_UPDATE_NS)
-        watts = gpu.power.energy_j(t - AVERAGE_WINDOW_S, t) / AVERAGE_WINDOW_S if averaged else gpu.power(t)
+        t = self._refresh_s(gpu.power_update_s, gpu.power_phase_s)
+        if averaged:
+            watts = gpu.power.energy_j(t - gpu.average_window_s, t) / gpu.average_window_s
+        elif gpu.instant_window_s > 0:
+            end = t - gpu.instant_delay_s
+            watts = gpu.power.energy_j(end - gpu.instant_window_s, end) / gpu.instant_window_s
+        else:
+            watts = gpu.power(t)
         return int(round(watts * 1000))
 
     def _energy_mj(self, gpu: FakeGpu) -> int:
-        t = self._quantised_s(ENERGY_UPDATE_NS)
+        t = self._refresh_s(gpu.energy_update_s, gpu.energy_phase_s)
         return gpu.energy_offset_mj + int(math.floor(gpu.power.energy_j(0.0, t) * 1000 + 1e-9))
 
     # --- library ----------------------------------------------------------------------------
@@ -435,7 +470,7 @@ class FakeNvml(types.ModuleType):
     # --- power and energy ----------------------------------------------------------------------
     def nvmlDeviceGetTotalEnergyConsumption(self, handle: _Handle) -> int:
         gpu = self._gpu(handle, "nvmlDeviceGetTotalEnergyConsumption")
-        if gpu.architecture < VOLTA or handle.mig is not None:
+        if not gpu.energy_counter or handle.mig is not None:
             raise self._error("NVML_ERROR_NOT_SUPPORTED")
         return self._energy_mj(gpu)
 
@@ -460,7 +495,7 @@ class FakeNvml(types.ModuleType):
                 v.value.uiVal = self._power_mw(gpu, averaged=False)
             elif fid == r.NVML_FI_DEV_POWER_AVERAGE and gpu.instant_field and gpu.power_usage_averaged:
                 v.value.uiVal = self._power_mw(gpu, averaged=True)
-            elif fid == r.NVML_FI_DEV_ENERGY and gpu.architecture >= VOLTA:
+            elif fid == r.NVML_FI_DEV_ENERGY and gpu.energy_counter:
                 v.valueType, v.value.ullVal = r.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG, self._energy_mj(gpu)
             else:
                 v.nvmlReturn = r.NVML_ERROR_NOT_SUPPORTED

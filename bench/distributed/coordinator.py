@@ -65,7 +65,7 @@ from bench.result.model import (
 )
 from bench.run.coordinator import RunSetup
 from bench.run.folder import make_run_folder
-from bench.run.workloads import make_workload
+from bench.run.workloads import make_workload, workload_label
 
 if TYPE_CHECKING:  # pragma: no cover
     from bench.run.runner import Runner
@@ -196,7 +196,7 @@ class DistributedCoordinator:
         self.workloads = []
         for name, params in cfg.workloads:
             wl = make_workload(name, dataclasses.replace(params, seed=params.seed + self.env.rank), device)
-            self.workloads.append((name, RankWorkload(wl, self)))
+            self.workloads.append((workload_label(name), RankWorkload(wl, self)))
 
     def _open_node_samplers(self, cfg: Any, device: Device) -> None:
         self.node_samplers = open_node_samplers(device, self.mates, cfg, self.node)

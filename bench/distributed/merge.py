@@ -67,6 +67,7 @@ def merge_windows(name: str, node_windows: Mapping[int, Window],
         channels=channels,
         issues=issues,
         clean=clean,
+        energy_uncertainty_j=_sum(c.energy_uncertainty_j for c in channels) if energy is not None else None,
     )
     return window, WindowBreakdown(window=name, nodes=nodes)
 

@@ -3,8 +3,13 @@
 Every read happens on the meter's thread (edge reads too: the runner asks and waits, with a time
 limit, so a hung vendor library cannot hang the run). Windows are measured as the samples arrive,
 in constant memory per window: energy from counter deltas where the channel has a counter (wraps
-unwrapped with the counter's modulus, resets detected), else trapezoidal integration of power.
-An edge read at each window boundary makes the edges exact rather than interpolated.
+unwrapped with the counter's modulus, resets detected), else trapezoidal integration of power, with the
+lag of averaged power corrected (:mod:`bench.meter.lag`).
+An edge read at each window boundary makes the edges exact rather than interpolated; where a counter
+refreshes more slowly than the meter reads, each edge is then placed on the counter's located refreshes
+(:mod:`bench.meter.refresh`), which needs the next two refreshes: closing such a window waits for them
+(a few refresh periods at most) and the window carries the bound of what remains.
+Reads are stratified by default (one at a random instant of each period, :mod:`bench.meter.schedule`).
 Gaps (an interval over ``gap_factor`` x the nominal one), resets, invalid readings and windows
 shorter than the sensor's update period are reported on the window.
 """
@@ -19,21 +24,20 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from bench.clock import Clock, MonotonicClock
 from bench.errors import BenchError, SamplerError, SamplerTimeout, StorageError
-from bench.meter.windows import ChannelState, WindowAcc, channel_energy
-from bench.result.model import Issue, Window
+from bench.meter.assemble import Burst, Closing, assemble, open_accs, settle_ns
+from bench.meter.protocol import NullMeter, WindowMeter  # noqa: F401 - the meter's public names
+from bench.meter.schedule import PollSchedule
+from bench.meter.windows import MAX_COUNTER_J, MAX_POWER_W, ChannelState, WindowAcc
+from bench.result.model import Window
 from bench.result.trace import TraceWriter
 from bench.samplers.base import Reading, Sampler, finite_or_none
 
 log = logging.getLogger(__name__)
 
-# Readings outside these are not physical for one channel (a megawatt; an exajoule counter): they are
-# discarded as invalid, so no sum can overflow and no result carries an infinity.
-MAX_POWER_W = 1e6
-MAX_COUNTER_J = 1e18
 MAX_RATE_HZ = 10000.0  # the fastest polling rate the meter accepts
 
 
@@ -50,7 +54,9 @@ class Meter:
 
     ``folder``: where the trace stream goes (None: no trace). ``threaded=False`` drives the meter by
     hand (:meth:`run_for`), for simulated clocks. ``read_timeout_s``: a read that has not returned
-    by then fails the meter with :class:`SamplerTimeout`.
+    by then fails the meter with :class:`SamplerTimeout`. ``polling``: ``stratified`` (default) or
+    ``regular`` read times; ``seed`` seeds the stratified ones (None: the default seed; recorded in the
+    trace's metadata either way).
     """
 
     def __init__(
@@ -65,19 +71,23 @@ class Meter:
         read_timeout_s: float = 5.0,
         flush_s: float = 1.0,
         metadata: dict[str, Any] | None = None,
+        polling: str = "stratified",
+        seed: int | None = None,
     ) -> None:
         if not samplers:
             raise ValueError("a meter needs at least one sampler")
         self.rate_hz = check_rate(rate_hz)
         self.channels = [ChannelState(s) for s in samplers]
         self.period_ns = int(round(1e9 / rate_hz))
+        self.schedule = PollSchedule(self.period_ns, polling, seed)
         self.gap_ns = int(gap_factor * self.period_ns)
         self.gap_factor = gap_factor
         self.clock = clock or MonotonicClock()
         self.threaded = threaded
         self.read_timeout_s = read_timeout_s
         self.flush_ns = int(flush_s * 1e9)
-        meta = {"channels": {c.name: {"sampler": c.sampler.name, **c.caps.to_dict()} for c in self.channels}}
+        meta = {"channels": {c.name: {"sampler": c.sampler.name, **c.caps.to_dict()} for c in self.channels},
+                "polling": self.schedule.record()}
         meta.update(metadata or {})
         self.writer = TraceWriter(Path(folder), meta) if folder is not None else None
         self.error: BenchError | None = None
@@ -85,6 +95,9 @@ class Meter:
         self.samples = 0
         self.t0_ns: int | None = None
         self._open: dict[str, dict[str, WindowAcc]] = {}
+        self._closing: list[Closing] = []
+        self._burst: Burst | None = None
+        self._bursting = False  # the read under way is a burst's, not the schedule's
         self._requests: collections.deque[tuple[Future, Callable[[], Any]]] = collections.deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -102,6 +115,7 @@ class Meter:
         self.t0_ns = self.clock.now_ns()
         self._last_flush = self.t0_ns
         self._poll()
+        self.schedule.start(self.clock.now_ns())
         if self.threaded:
             self._thread = threading.Thread(target=self._loop, name="bench-meter", daemon=True)
             self._thread.start()
@@ -131,21 +145,16 @@ class Meter:
     # --- the sampling thread -----------------------------------------------------------------
 
     def _loop(self) -> None:
-        next_t = self.clock.now_ns() + self.period_ns
         while not self._stop.is_set():
             if self._requests:
                 self._serve()
-            now = self.clock.now_ns()
-            if now >= next_t:  # after a failure keep the schedule (no busy loop), just stop reading
-                if self.error is None:
-                    self._poll()
-                next_t += self.period_ns
-                if next_t <= now:
-                    next_t = now + self.period_ns
-            self._wake.wait(max(next_t - self.clock.now_ns(), 0) / 1e9)
+            if self.clock.now_ns() >= self._next_read_ns():
+                self._scheduled_read()
+            self._wake.wait(max(self._next_read_ns() - self.clock.now_ns(), 0) / 1e9)
             self._wake.clear()
         while self._requests:
             self._serve()
+        self._settle_closes(force=True)
 
     def _serve(self) -> None:
         if self.error is None:
@@ -155,9 +164,22 @@ class Meter:
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                future.set_result(fn())
+                out = fn()
             except BaseException as exc:  # handed back to the caller's thread
                 future.set_exception(exc)
+                continue
+            if isinstance(out, Closing):
+                out.future = future  # answered once its edges are placed
+                if self.clock.simulated:  # nothing else moves a simulated clock while the caller waits
+                    while not self._settle_closes(until=out):
+                        self._sleep_to_next()
+            else:
+                future.set_result(out)
+                if self.clock.simulated:
+                    while self._burst is not None:  # the burst after an opening edge, likewise
+                        self._sleep_to_next()
+        if self._closing:
+            self._settle_closes()
 
     def _poll(self) -> None:
         """Read every channel once and feed the trace and the open windows."""
@@ -219,9 +241,19 @@ class Meter:
         if self.writer is not None:
             self.writer.append(ch.name, r)
         self.samples += 1
+        t = r.t_ns
+        if counter is not None and ch.stairs is not None and ch.stairs.feed(t, counter, self._bursting) \
+                and ch.pending:
+            ch.settle()
+        inverter = ch.inverter
+        if power is not None and inverter is not None and inverter.feed(t, power) and ch.pending:
+            ch.settle()
         for accs in self._open.values():
-            accs[ch.name].feed(r.t_ns, counter, reset, power, self.gap_ns)
-        ch.last_t = r.t_ns
+            acc = accs[ch.name]
+            acc.feed(t, counter, reset, power, self.gap_ns)
+            if inverter is not None:
+                acc.vlast = inverter.energy_j
+        ch.last_t = t
         if power is not None:
             ch.last_p, ch.last_p_t = power, r.t_ns
 
@@ -239,66 +271,73 @@ class Meter:
     def _open_window(self, name: str) -> None:
         if name in self._open:
             raise ValueError(f"window {name!r} is already open")
-        now = self.clock.now_ns()
-        accs = {}
-        for ch in self.channels:  # seed each window with the edge sample just taken
-            acc = WindowAcc(t_start=ch.last_t if ch.last_t is not None else now, invalid=ch.invalid)
-            if ch.last_raw is not None:
-                acc.counter_start = acc.counter_last = ch.last_raw + ch.offset_j
-            if ch.last_t is not None:
-                acc.last_t, acc.samples = ch.last_t, 1
-                if ch.last_p is not None and ch.last_t == ch.last_p_t:
-                    acc.last_p, acc.last_p_t = ch.last_p, ch.last_t
-                    acc.has_power, acc.peak_w = True, ch.last_p
-            accs[ch.name] = acc
+        accs = open_accs(self.channels, self.clock.now_ns())
+        for ch in self.channels:
+            ch.add_edges(accs[ch.name], False, accs[ch.name].t_start)
         self._open[name] = accs
+        self._start_burst()
 
-    def _close(self, name: str) -> Window:
-        """Close window ``name`` and turn its accumulators into the window's figures and issues."""
+    def _begin_close(self, name: str) -> Closing:
+        """Take window ``name`` out of the open ones after its closing edge read and queue its edges; it is
+        finished (:meth:`_settle_closes`) once the refreshes that place them are in, or at its deadline."""
         if name not in self._open:
             raise ValueError(f"window {name!r} is not open")
         accs = self._open.pop(name)
-        t_start = min(a.t_start for a in accs.values())
-        t_end = max((a.last_t for a in accs.values() if a.last_t is not None), default=self.clock.now_ns())
-        duration_s = max(t_end - t_start, 0) / 1e9
-        channels, issues = [], []
-        total: float | None = 0.0
-        peak: float | None = None
-        clean = True
+        wait_ns = 0
         for ch in self.channels:
             acc = accs[ch.name]
-            ce, ch_issues, ch_clean = channel_energy(ch, acc, duration_s, name, self.gap_ns)
-            channels.append(ce)
-            issues.extend(ch_issues)
-            clean = clean and ch_clean
-            total = None if (total is None or ce.energy_j is None) else total + ce.energy_j
-            if ce.peak_power_w is not None:
-                peak = ce.peak_power_w if peak is None else peak + ce.peak_power_w
-        if self.error is not None:
-            code = "sampler_error" if isinstance(self.error, SamplerError) else "storage_error"
-            issues.append(Issue(code=code, message=str(self.error), window=name, severity="error"))
-            clean = False
-        window = Window(
-            name=name,
-            t_start_ns=t_start,
-            t_end_ns=t_end,
-            duration_s=duration_s,
-            energy_j=total,
-            mean_power_w=(total / duration_s) if (total is not None and duration_s > 0) else None,
-            peak_power_w=peak,
-            samples=sum(c.samples for c in channels),
-            channels=channels,
-            issues=issues,
-            clean=clean,
-        )
+            if ch.inverter is not None:
+                acc.vmove_end = ch.inverter.movement_w
+            ch.add_edges(acc, True, acc.last_t if acc.last_t is not None else acc.t_start)
+            wait_ns = max(wait_ns, settle_ns(ch, self.period_ns, self.read_timeout_s))
+        self._start_burst()
+        if self._burst is not None:
+            wait_ns = max(wait_ns, self._burst.until_ns - self.clock.now_ns())
+        closing = Closing(name, accs, self.clock.now_ns() + wait_ns)
+        self._closing.append(closing)
+        return closing
+
+    def _settle_closes(self, force: bool = False, until: Closing | None = None) -> bool:
+        """Finish every closing window whose edges are placed (or whose deadline passed); True when ``until``
+        is finished."""
+        now = self.clock.now_ns()
+        done = []
+        for closing in self._closing:
+            late = force or now >= closing.deadline_ns or self.error is not None
+            ready = True
+            for ch in self.channels:
+                acc = closing.accs[ch.name]
+                if ch.waiting(acc):
+                    ch.settle(force=late, only=acc)
+                    ready = ready and not ch.waiting(acc)
+            if ready:
+                done.append(closing)
+        for closing in done:
+            self._closing.remove(closing)
+            closing.window = self._finish(closing)
+            if closing.future is not None and not closing.future.done():
+                closing.future.set_result(closing.window)
+        return until is not None and until.window is not None
+
+    def _finish(self, closing: Closing) -> Window:
+        """Turn a closed window's accumulators into the window's figures and issues."""
+        window = assemble(closing.name, closing.accs, self.channels, self.gap_ns, self.error, self.clock.now_ns())
         self.windows.append(window)
         return window
 
     def _request(self, fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` on the meter's thread right after an edge read, and wait (up to the read timeout) for it."""
+        """Run ``fn`` on the meter's thread right after an edge read, and wait (up to the read timeout) for it
+        (a close: until its edges are placed)."""
         if not self.threaded or self._thread is None:
             self._poll()
-            return fn()
+            out = fn()
+            if isinstance(out, Closing):
+                while not self._settle_closes(until=out):  # unthreaded: keep reading until it is placed
+                    self._sleep_to_next()
+                return out.window
+            while self._burst is not None:  # unthreaded: the burst after an opening edge
+                self._sleep_to_next()
+            return out
         future: Future = Future()
         self._requests.append((future, fn))
         self._wake.set()
@@ -315,8 +354,8 @@ class Meter:
         self._request(lambda: self._open_window(name))
 
     def close_window(self, name: str) -> Window:
-        """End window ``name`` with an edge read and return its measurement."""
-        return self._request(lambda: self._close(name))
+        """End window ``name`` with an edge read and return its measurement (once its edges are placed)."""
+        return self._request(lambda: self._begin_close(name))
 
     # --- queries -----------------------------------------------------------------------------
 
@@ -330,14 +369,58 @@ class Meter:
             raise self.error
 
     def run_for(self, seconds: float) -> None:
-        """Unthreaded mode: poll at the nominal rate for ``seconds`` of the meter's clock."""
+        """Unthreaded mode: poll on the meter's schedule for ``seconds`` of the meter's clock (ending on a
+        read at the end)."""
         end = self.clock.now_ns() + int(seconds * 1e9)
         while self.clock.now_ns() < end and self.error is None:
-            self.clock.sleep(min(self.period_ns, end - self.clock.now_ns()) / 1e9)
-            self._poll()
+            if self._next_read_ns() >= end:  # the last read at the end; the schedule's next one stands
+                self.clock.sleep((end - self.clock.now_ns()) / 1e9)
+                self._poll()
+                break
+            self._sleep_to_next()
+
+    def _sleep_to_next(self) -> None:
+        """Unthreaded mode: let the clock run to the next read (scheduled or of a burst) and take it."""
+        wait = self._next_read_ns() - self.clock.now_ns()
+        if wait > 0:
+            self.clock.sleep(wait / 1e9)
+        self._scheduled_read()
+
+    def _next_read_ns(self) -> int:
+        burst = self._burst
+        return self.schedule.next_ns if burst is None else min(self.schedule.next_ns, burst.next_ns)
+
+    def _scheduled_read(self) -> None:
+        """The read that is due: the schedule's (moving it on) or a burst's. After a failure the schedule is
+        kept (no busy loop) but nothing is read."""
+        now = self.clock.now_ns()
+        regular = now >= self.schedule.next_ns
+        if self.error is None:
+            self._bursting = not regular
+            try:
+                self._poll()
+            finally:
+                self._bursting = False
+            if self._closing:
+                self._settle_closes()
+        if regular:
+            self.schedule.advance(self.clock.now_ns())
+        burst = self._burst
+        if burst is not None:
+            self._burst = None if self._burst_done(burst) else burst
+            burst.next_ns = self.clock.now_ns() + burst.spacing_ns
+
+    def _start_burst(self) -> None:
+        """After an edge read: read quickly for a moment where a counter is read no faster than it refreshes."""
+        if self.error is None:
+            self._burst = Burst.after_edge(self.channels, self.clock.now_ns(), self.read_timeout_s) or self._burst
+
+    def _burst_done(self, burst: Burst) -> bool:
+        return burst.done(self.channels, self.clock.now_ns())
 
     def stats(self) -> dict[str, Any]:
-        """Samples taken, polls, the achieved rate (Hz) and the median and p99 poll interval (s)."""
+        """Samples taken, polls, the achieved rate (Hz), the median and p99 poll interval (s), and how the reads
+        were timed (``polling``, ``polling_seed``)."""
         import numpy as np
 
         span = ((self._last_poll or 0) - (self.t0_ns or 0)) / 1e9
@@ -350,52 +433,6 @@ class Meter:
             "achieved_rate_hz": (self._interval_count / span) if span > 0 else None,
             "interval_p50_s": p50,
             "interval_p99_s": p99,
+            "polling": self.schedule.mode,
+            "polling_seed": self.schedule.seed,
         }
-
-
-class WindowMeter(Protocol):
-    """What the runner needs of a meter: :class:`Meter`, or a :class:`NullMeter` on a process that samples nothing."""
-
-    error: BenchError | None
-    writer: TraceWriter | None
-    t0_ns: int | None
-
-    def start(self) -> "WindowMeter": ...
-
-    def stop(self) -> None: ...
-
-    def check(self) -> None: ...
-
-    def open_window(self, name: str) -> None: ...
-
-    def close_window(self, name: str) -> Window | None: ...
-
-    def stats(self) -> dict[str, Any]: ...
-
-
-class NullMeter:
-    """The meter of a process that samples nothing (in a distributed run, its node's leader does): every
-    window is None and nothing fails."""
-
-    error: BenchError | None = None
-    writer: TraceWriter | None = None
-    t0_ns: int | None = None
-
-    def start(self) -> "NullMeter":
-        return self
-
-    def stop(self) -> None:
-        return None
-
-    def check(self) -> None:
-        return None
-
-    def open_window(self, name: str) -> None:
-        return None
-
-    def close_window(self, name: str) -> None:
-        return None
-
-    def stats(self) -> dict[str, Any]:
-        return {"samples": 0, "polls": 0, "achieved_rate_hz": None, "interval_p50_s": None, "interval_p99_s": None}
-

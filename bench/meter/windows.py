@@ -1,20 +1,43 @@
-"""Window accounting, one channel at a time: counter unwrapping, running sums, and the final figure.
+"""Window accounting, one channel at a time: counter unwrapping, running sums, edges, and the final figure.
 
-:class:`ChannelState` outlives windows (the counter's wrap offset, the last sample); a
-:class:`WindowAcc` holds one channel's running figures inside one window in constant memory;
-:func:`channel_energy` turns them into the window's figure and the issues that qualify it.
+:class:`ChannelState` outlives windows (the counter's wrap offset, the last sample, the refresh history of
+coarse figures and the edges still waiting for the refreshes that place them); a :class:`WindowAcc` holds
+one channel's running figures inside one window in constant memory; :func:`channel_energy` turns them into
+the window's figure, its bound and the issues that qualify it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 
+from bench.meter.lag import MODEL_ERROR, AverageInverter, lag_s, shift_bound, shifted_energy
+from bench.meter.refresh import (
+    FIT_SPAN,
+    EdgeEnergy,
+    Staircase,
+    edge_energy,
+    exact,
+    fast_refresh_ns,
+    fit_grid,
+    local_grid,
+)
 from bench.result.model import ChannelEnergy, Issue
 from bench.samplers.base import PowerKind, Sampler
 
+NARROW_BURST_NS = 5e6  # reads this close bracket a refresh well enough to take it as located
+MIN_AVERAGE_WINDOWS = 10  # a window whose energy comes from averaged power is clean from this many averaging windows
+
+
+# Readings outside these are not physical for one channel (a megawatt; an exajoule counter): they are
+# discarded as invalid, so no sum can overflow and no result carries an infinity.
+MAX_POWER_W = 1e6
+MAX_COUNTER_J = 1e18
 
 class ChannelState:
-    """Per-channel state that outlives windows: counter unwrapping and the previous sample."""
+    """Per-channel state that outlives windows: counter unwrapping, the previous sample, the refresh history
+    of the counter (``stairs``) and of averaged power (``inverter``), and the edges waiting to be placed."""
 
     def __init__(self, sampler: Sampler) -> None:
         self.sampler = sampler
@@ -27,6 +50,10 @@ class ChannelState:
         self.last_t: int | None = None
         self.last_p: float | None = None
         self.last_p_t: int | None = None
+        self.stairs = Staircase() if self.caps.energy_counter else None
+        self.inverter = AverageInverter(self.caps.power_average_window_s, self.caps.power_refresh_s) \
+            if self.caps.power is PowerKind.AVERAGED and self.caps.power_average_window_s > 0 else None
+        self.pending: list[Edge] = []
 
     def unwrap(self, raw: float | None) -> tuple[float | None, bool]:
         """Counter value made monotonic; True when the counter reset (went back with no known wrap)."""
@@ -40,8 +67,99 @@ class ChannelState:
             else:
                 self.resets += 1
                 reset = True
+                if self.stairs is not None:
+                    self.stairs.reset()
         self.last_raw = raw
         return raw + self.offset_j, reset
+
+    # --- edges -----------------------------------------------------------------------------------
+
+    def add_edges(self, acc: WindowAcc, end: bool, t_ns: int) -> None:
+        """Queue the placement of an edge of ``acc`` at ``t_ns`` on this channel's coarse figures."""
+        if self.stairs is not None and acc.counter_start is not None:
+            self.pending.append(Edge(t_ns, acc, end, False))
+        if self.inverter is not None and acc.vstart is not None:
+            self.pending.append(Edge(t_ns, acc, end, True))
+
+    def settle(self, force: bool = False, only: WindowAcc | None = None) -> None:
+        """Place every queued edge that two refreshes have passed (all of them with ``force``); ``only``: the
+        edges of that window alone."""
+        keep = []
+        for edge in self.pending:
+            if only is not None and edge.acc is not only:
+                keep.append(edge)
+                continue
+            events = self.inverter.virtual if edge.virtual and self.inverter else \
+                (self.stairs.events if self.stairs else ())
+            if force or (len(events) >= 2 and events[-2][1] > edge.t_ns and events[-2][0] >= edge.t_ns):
+                edge.place(self._edge_energy(list(events), edge.t_ns, edge.virtual, edge.read_j()))
+            else:
+                keep.append(edge)
+        self.pending = keep
+
+    def waiting(self, acc: WindowAcc) -> bool:
+        """Whether an edge of ``acc`` still waits for refreshes."""
+        return any(e.acc is acc for e in self.pending)
+
+    def _edge_energy(self, events: list[tuple[int, int, float]], t_ns: int, virtual: bool,
+                     read_j: float | None) -> EdgeEnergy:
+        near = around(events, t_ns)
+        if virtual:  # the virtual counter's points are at instants known as well as the refreshes are located
+            inv = self.inverter
+            assert inv is not None
+            found = edge_energy(near, t_ns, exact(inv.instant_u_ns), inv.period_ns, read_j)
+            return dataclasses.replace(found, bound_j=found.bound_j + inv.point_error_j(t_ns))
+        assert self.stairs is not None
+        period = self.stairs.period_ns()
+        if period is not None:  # the reads locate refreshes: fit the grid around the edge
+            grid = fit_grid(around(list(self.stairs.events), t_ns), period, t_ns)
+        else:  # a burst of reads after the edge may have located the next two
+            grid = local_grid(near, t_ns, NARROW_BURST_NS, self.caps.update_period_s * 1e9)
+        if grid is not None:
+            stale = grid.period_ns
+        else:  # a read is at most a refresh old: as often as a burst saw it change, else the nominal period
+            stale = fast_refresh_ns(near, t_ns, NARROW_BURST_NS) or self.caps.update_period_s * 1e9
+        return edge_energy(near, t_ns, grid, stale, read_j)
+
+
+def around(events: list[tuple[int, int, float]], t_ns: int) -> list[tuple[int, int, float]]:
+    """The events within :data:`FIT_SPAN` changes of ``t_ns`` (the grid drifts: fit it locally)."""
+    i = next((k for k, e in enumerate(events) if e[1] > t_ns), len(events))
+    return events[max(0, i - FIT_SPAN):i + FIT_SPAN]
+
+
+@dataclass(slots=True)
+class Edge:
+    """An edge of a window at ``t_ns``, waiting to be placed on the counter (or the virtual counter)."""
+
+    t_ns: int
+    acc: WindowAcc
+    end: bool
+    virtual: bool
+
+    def read_j(self) -> float | None:
+        """The value the edge read saw (of the counter, or of the virtual counter)."""
+        acc = self.acc
+        if self.virtual:
+            return acc.vlast if self.end else acc.vstart
+        return acc.counter_last if self.end else acc.counter_start
+
+    def place(self, found: EdgeEnergy) -> None:
+        acc = self.acc
+        read = self.read_j()
+        if found.base_j is not None and read is not None and found.base_j != read:
+            # the refresh before the edge is not the one the edge read showed (a virtual counter accounts for
+            # an unchanged refresh only later): count from the value the read showed
+            found = dataclasses.replace(found, extra_j=found.extra_j + found.base_j - read)
+        if self.virtual:
+            if self.end:
+                acc.vedge_end = found
+            else:
+                acc.vedge_start = found
+        elif self.end:
+            acc.edge_end = found
+        else:
+            acc.edge_start = found
 
 
 @dataclass
@@ -64,6 +182,26 @@ class WindowAcc:
     resets: int = 0
     invalid: int = 0
     gap_s: list[float] = field(default_factory=list)
+    # edges placed on the refreshes of the counter and of the virtual counter of averaged power
+    edge_start: EdgeEnergy | None = None
+    edge_end: EdgeEnergy | None = None
+    vstart: float | None = None
+    vlast: float | None = None
+    vmove_start: float = 0.0  # the averaged readings' total movement at the edges (W)
+    vmove_end: float = 0.0
+    vedge_start: EdgeEnergy | None = None
+    vedge_end: EdgeEnergy | None = None
+    # the power readings' sum and sum of squares: their spread says how well the readings sample the load
+    p_n: int = 0
+    p_sum: float = 0.0
+    p_sum2: float = 0.0
+    # the half-window shift of averaged power: the integral over the first half window, the average at the
+    # opening edge and one window later
+    head_end_ns: int | None = None
+    head_j: float = 0.0
+    first_p: float | None = None
+    p_after_window: float | None = None
+    after_window_ns: int | None = None
 
     def feed(self, t: int, counter: float | None, reset: bool, power: float | None, gap_ns: int) -> None:
         if self.last_t is not None:
@@ -75,12 +213,29 @@ class WindowAcc:
                     self.gap_s.append(dt / 1e9)
             if power is None and counter is not None and self.counter_last is not None and dt > 0:
                 derived = (counter - self.counter_last) * 1e9 / dt
-                self.peak_w = derived if self.peak_w is None else max(self.peak_w, derived)
+                if 0 <= derived <= MAX_POWER_W:  # a fall or a jump no device draws (a counter read wrong) is no peak
+                    self.peak_w = derived if self.peak_w is None else max(self.peak_w, derived)
         if power is not None:
             if self.last_p is not None and self.last_p_t is not None:
                 # trapezoid between consecutive valid power readings (an invalid one is skipped over)
-                self.integ_j += (power + self.last_p) * (t - self.last_p_t) / 2e9
+                piece = (power + self.last_p) * (t - self.last_p_t) / 2e9
+                self.integ_j += piece
+                head = self.head_end_ns
+                if head is not None and self.last_p_t < head:
+                    if t <= head:
+                        self.head_j += piece
+                    else:  # the part of this interval up to the end of the first half window
+                        f = (head - self.last_p_t) / (t - self.last_p_t)
+                        mid = self.last_p + (power - self.last_p) * f
+                        self.head_j += (self.last_p + mid) * (head - self.last_p_t) / 2e9
+            elif self.first_p is None:
+                self.first_p = power
+            if self.after_window_ns is not None and self.p_after_window is None and t >= self.after_window_ns:
+                self.p_after_window = power
             self.has_power = True
+            self.p_n += 1
+            self.p_sum += power
+            self.p_sum2 += power * power
             self.peak_w = power if self.peak_w is None else max(self.peak_w, power)
             self.last_p, self.last_p_t = power, t
         if reset:
@@ -94,6 +249,70 @@ class WindowAcc:
         self.samples += 1
 
 
+def _weakest(*edges: EdgeEnergy | None) -> str | None:
+    order = ("as_read", "bracketed", "located")
+    hows = [e.how for e in edges if e is not None]
+    return min(hows, key=order.index) if hows else None
+
+
+def placed(start: EdgeEnergy | None, end: EdgeEnergy | None, raw_j: float, duration_s: float,
+           period_s: float) -> tuple[float, float]:
+    """A staircase's ``raw_j`` difference between two edge reads with the edges placed: (energy, bound) in J.
+    Unlocated parts are priced at the window's mean power; an edge never placed counts as read (up to one
+    refresh period stale)."""
+    power = raw_j / duration_s if duration_s > 0 else 0.0
+    as_read = EdgeEnergy(0.0, 0.0, "as_read", period_s / 2, period_s / 2)
+    e0, b0 = (start or as_read).energy(power)
+    e1, b1 = (end or as_read).energy(power)
+    return raw_j + e1 - e0, b0 + b1
+
+
+def counter_figure(ch: ChannelState, acc: WindowAcc, duration_s: float) -> tuple[float, float, str]:
+    """The counter's energy over the window with its edges placed (J), its bound (J) and how the edges were
+    placed (the weaker edge's way)."""
+    raw = (acc.counter_last or 0.0) - (acc.counter_start or 0.0)
+    energy, bound = placed(acc.edge_start, acc.edge_end, raw, duration_s, ch.caps.update_period_s)
+    if acc.edge_start is None or acc.edge_end is None:
+        return energy, bound, "as_read"
+    return energy, bound, _weakest(acc.edge_start, acc.edge_end) or "as_read"
+
+
+def averaged_figure(ch: ChannelState, acc: WindowAcc, duration_s: float) -> tuple[float, float, str] | None:
+    """Averaged power integrated with its lag corrected (J), its bound (J) and the correction used: the
+    inversion where the reads see the refreshes and its edges were placed, else the half-window shift."""
+    inv = ch.inverter
+    if inv is None or acc.last_p is None:
+        return None
+    window = inv.window_s
+    energy = shifted_energy(acc.integ_j, acc.head_j, duration_s, lag_s(window, inv.period_ns / 1e9), acc.last_p)
+    first = acc.first_p if acc.first_p is not None else acc.last_p
+    after = acc.p_after_window if acc.p_after_window is not None else acc.last_p
+    before = value_before(inv.stairs, (acc.last_p_t or 0) - int(window * 1e9), first)
+    bound = shift_bound(window, inv.period_ns / 1e9, after - first, acc.last_p - before, acc.last_p - first)
+    best = (energy, bound, "half_window_shift")
+    edges = (acc.vedge_start, acc.vedge_end)
+    if acc.vstart is not None and acc.vlast is not None and all(e is not None and e.how == "located"
+                                                                 for e in edges) \
+            and inv.stairs.period_ns() is not None:  # the reads see the refreshes: the inversion stands
+        inverted, bound = placed(acc.vedge_start, acc.vedge_end, acc.vlast - acc.vstart, duration_s,
+                                 inv.period_ns / 1e9)
+        bound += inv.budget_j + MODEL_ERROR * window * (acc.vmove_end - acc.vmove_start)
+        # the shift cannot see what the average hides (a load faster than its window, a step at an edge):
+        # where the reads allow the inversion, it is the figure
+        best = (inverted, bound, "inverted")
+    return best
+
+
+def value_before(stairs: Staircase, t_ns: int, default: float) -> float:
+    """The staircase's value at ``t_ns`` (``default`` before its history)."""
+    value = default
+    for lo, hi, v in stairs.events:
+        if hi > t_ns:
+            break
+        value = v
+    return value
+
+
 def channel_energy(ch: ChannelState, acc: WindowAcc, duration_s: float, name: str, gap_ns: int)\
         -> tuple[ChannelEnergy, list[Issue], bool]:
     """One channel's energy over a closed window: counter delta where valid, else integrated power,
@@ -101,13 +320,18 @@ with the issues that qualify it and whether the figure is clean."""
     issues: list[Issue] = []
     caps = ch.caps
     integ = acc.integ_j if acc.has_power and acc.samples >= 2 else None
-    counter = None
+    integ_bound = correction = None
+    if integ is not None and caps.power is PowerKind.AVERAGED:
+        corrected = averaged_figure(ch, acc, duration_s)
+        if corrected is not None:
+            integ, integ_bound, correction = corrected
+    counter = bound = edges = None
     if caps.energy_counter and acc.counter_ok and acc.counter_start is not None and acc.counter_last is not None:
-        counter = acc.counter_last - acc.counter_start
+        counter, bound, edges = counter_figure(ch, acc, duration_s)
     if counter is not None:
         energy, method = counter, "counter"
     elif integ is not None:
-        energy, method = integ, "integrated_power"
+        energy, method, bound = integ, "integrated_power", integ_bound
     else:
         energy, method = None, "none"
     clean = energy is not None
@@ -135,10 +359,15 @@ with the issues that qualify it and whether the figure is clean."""
                             message=f"{ch.name}: window {duration_s:.4f} s is under 5 sensor update periods "
                             f"({caps.update_period_s:.3f} s each)"))
         clean = False
-    if caps.power is PowerKind.AVERAGED and method == "integrated_power" and duration_s < 10 * caps.power_average_window_s:
+    window_s = caps.power_average_window_s
+    if caps.power is PowerKind.AVERAGED and method == "integrated_power" \
+            and duration_s < MIN_AVERAGE_WINDOWS * window_s:
+        how = {"inverted": "the average inverted", "half_window_shift": "shifted by half its window"}
         issues.append(Issue(code="averaged_power", window=name,
-                            message=f"{ch.name}: power is a {caps.power_average_window_s:g} s moving average; "
-                            "window edges are smeared"))
+                            message=f"{ch.name}: energy from power averaged over {window_s:g} s "
+                            f"({how.get(correction or '', 'uncorrected')}); a window under "
+                            f"{MIN_AVERAGE_WINDOWS * window_s:g} s is not clean"))
+        clean = False
     return (
         ChannelEnergy(
             channel=ch.name,
@@ -151,6 +380,12 @@ with the issues that qualify it and whether the figure is clean."""
             max_interval_s=acc.max_interval_ns / 1e9 if acc.samples > 1 else None,
             gaps=acc.gaps,
             resets=acc.resets,
+            energy_uncertainty_j=bound if energy is not None else None,
+            edges=edges if method == "counter" else None,
+            power_std_w=math.sqrt(max(acc.p_sum2 / acc.p_n - (acc.p_sum / acc.p_n) ** 2, 0.0))
+            if acc.p_n >= 2 else None,
+            integrated_uncertainty_j=integ_bound,
+            power_correction=correction,
         ),
         issues,
         clean,

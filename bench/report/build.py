@@ -94,8 +94,9 @@ def leaderboard(rows: list[dict[str, Any]], metric: str, anchors: dict[str, str]
     other_label = METRIC_COLUMNS["net" if metric == "gross" else "gross"][1]
     headers = [("#", True), ("run", False), ("device", False), ("batch", True),
                (f"{label}/{unit} (95% CI)", True), (f"{other_label}/{unit}", True),
-               (f"{unit}/s", True), ("power W", True), ("grade", False), ("conforms", False), ("quality", True),
-               ("carbon g/1k", True), ("mL water/1k", True), ("integrity", False)]
+               (f"{unit}/s", True), ("latency ms p50/p99", True), ("power W", True), ("grade", False),
+               ("conforms", False), ("quality", True), ("carbon g/1k", True), ("mL water/1k", True),
+               ("integrity", False)]
     other = METRIC_COLUMNS["net" if metric == "gross" else "gross"][0]
     body = []
     for rank, r in enumerate(ranked, 1):
@@ -112,6 +113,7 @@ def leaderboard(rows: list[dict[str, Any]], metric: str, anchors: dict[str, str]
                    "" if r[col] is None else repr(float(r[col])), num=True),
             h.number(r[other], plots.nice_number(r[other])),
             h.number(r["throughput"], plots.nice_number(r["throughput"])),
+            latency_cell(r),
             h.number(r["mean_power_w"], plots.nice_number(r["mean_power_w"])),
             h.Cell(h.badge(grade, r.get("grade_reason")), "~" if not grade else str(grade)),
             conforms_cell(r.get("conforms")),
@@ -134,6 +136,15 @@ def footprint_cell(server: Any, accelerator: Any) -> Any:
     """A carbon or water figure for the whole server, with the accelerator-only figure beneath."""
     sub = "" if accelerator is None else f'<span class="sub">accel. {h.esc(plots.nice_number(accelerator))}</span>'
     return h.Cell(f"{h.esc(plots.nice_number(server))}{sub}", "" if server is None else repr(float(server)), num=True)
+
+
+def latency_cell(row: dict[str, Any]) -> Any:
+    """p50 (sorts by it) over p99 of a step's latency, in ms; "-" where none was measured."""
+    p50, p99 = row.get("latency_p50_s"), row.get("latency_p99_s")
+    if p50 is None or p50 != p50:  # None or NaN
+        return h.number(None, "-")
+    tail = "" if p99 is None or p99 != p99 else f'<span class="sub">p99 {h.esc(plots.nice_number(p99 * 1e3))}</span>'
+    return h.Cell(f"{h.esc(plots.nice_number(p50 * 1e3))}{tail}", repr(float(p50)), num=True)
 
 
 def group_figures(rows: list[dict[str, Any]], metric: str, fmt: str, max_bars: int) -> str:

@@ -13,6 +13,8 @@ import html
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from bench.safetext import clean
+
 GRADE_COLOURS = {"A": "#00843d", "B": "#4ba946", "C": "#b5cf2c", "D": "#f4e21b", "E": "#f5a800", "F": "#e8601c",
                  "G": "#d7191c"}
 INTEGRITY_CLASS = {"signed": "ok", "unsigned": "plain", "edited": "bad", "bad-signature": "bad",
@@ -103,8 +105,9 @@ SORT_JS = """
 
 
 def esc(value: Any) -> str:
-    """HTML-escape any value (quotes too, so it is safe in attributes)."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """HTML-escape any value (quotes too, so it is safe in attributes); control characters and surrogates (a
+    folder name that is not UTF-8) shown as escapes (:func:`bench.safetext.clean`), so the page is valid UTF-8."""
+    return html.escape("" if value is None else clean(value, newlines=True), quote=True)
 
 
 def badge(grade: str | None, reason: str | None = None) -> str:

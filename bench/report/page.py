@@ -55,16 +55,15 @@ def write_report(paths: list[Path | str], out: Path | str, standard: str | Path 
     import time
 
     from bench.analysis.frame import Grader
-    from bench.result.io import atomic_write_bytes
+    from bench.result.io import write_output
     from bench.result.store import load_runs
 
     start = time.perf_counter()
     report = load_runs(paths, include_edited=include_edited)
     grader = Grader(standard)
     page, rows = render_html(report, grader, **options)
-    out = Path(out)
     data = page.encode("utf-8")
-    atomic_write_bytes(out, data)
+    out = write_output(out, data)
     return ReportSummary(path=out, runs=len(report.runs), rows=rows, skipped=list(report.skipped),
                          size_bytes=len(data), seconds=time.perf_counter() - start,
                          edited=sum(1 for r in report.runs if not r.integrity.ok))

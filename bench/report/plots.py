@@ -1,8 +1,9 @@
 """The report's figures, drawn with matplotlib's object API (no pyplot, no global state) as data URIs.
 
 Inputs are plain data (lists, tuples, paths) so figures can be drawn in worker processes. Traces are
-downsampled to a bounded number of points per channel (bucket means with a min-max band), so a
-figure's size does not grow with the run's length.
+streamed and downsampled to a bounded number of points per channel (bucket means with a min-max band), so
+neither a figure's size nor the memory drawing it grows with the run's length. Every text from a result is set
+with ``parse_math=False``: it is shown as written, never parsed as mathtext.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from __future__ import annotations
 import base64
 import io
 import math
+import warnings
 from pathlib import Path
 from typing import Any
+
+from bench.safetext import clean
 
 WINDOW_STYLE = {  # kind -> (colour, alpha, legend label)
     "idle": ("#8a8a8a", 0.25, "idle baseline"),
@@ -46,7 +50,8 @@ def data_uri(fig: Any, fmt: str = "png") -> str:
     import matplotlib
 
     buf = io.BytesIO()
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(RC), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Attempt to set non-positive", UserWarning)  # extreme figures on log axes
         if fmt == "svg":
             fig.savefig(buf, format="svg", metadata={"Creator": None, "Date": None})
         else:
@@ -65,52 +70,125 @@ def data_uri(fig: Any, fmt: str = "png") -> str:
 # --- power trace ------------------------------------------------------------------------------
 
 
-def downsample(t_s: Any, power_w: Any, max_points: int) -> tuple[Any, Any, Any, Any]:
-    """(t, mean, min, max) over at most ``max_points`` equal-count buckets; min/max None if not reduced."""
+MAX_CHANNELS = 16  # lines in one trace figure; a trace naming more plots its first ones
+
+
+class _Series:
+    """One channel reduced while the trace streams past: raw points while few, else equal-count buckets
+    (mean, min, max) over its ``n`` expected points."""
+
+    def __init__(self, n: int, points: int) -> None:
+        import numpy as np
+
+        self.n, self.points, self.k = n, points, 0
+        self.raw = n <= points
+        size = n if self.raw else points
+        self.t, self.p = np.zeros(size), np.zeros(size)
+        self.count = np.zeros(size)
+        self.lo, self.hi = np.full(size, np.inf), np.full(size, -np.inf)
+        self.carry: tuple[float, float] | None = None  # last (t, energy) of a counter-only channel
+
+    def add(self, t: Any, p: Any) -> None:
+        import numpy as np
+
+        m = min(len(t), self.n - self.k)
+        if m <= 0:
+            return
+        t, p = t[:m], p[:m]
+        idx = np.arange(self.k, self.k + m)
+        if not self.raw:
+            idx = idx * self.points // self.n
+        size = len(self.t)
+        self.t += np.bincount(idx, weights=t, minlength=size)
+        self.p += np.bincount(idx, weights=p, minlength=size)
+        self.count += np.bincount(idx, minlength=size)
+        np.minimum.at(self.lo, idx, p)
+        np.maximum.at(self.hi, idx, p)
+        self.k += m
+
+    def result(self) -> tuple[Any, Any, Any, Any]:
+        keep = self.count > 0
+        t, mean = self.t[keep] / self.count[keep], self.p[keep] / self.count[keep]
+        return (t, mean, None, None) if self.raw else (t, mean, self.lo[keep], self.hi[keep])
+
+
+def _channels(batch: Any) -> list[tuple[str, Any]]:
+    """(channel, row mask) for each channel in a batch."""
     import numpy as np
 
-    n = len(t_s)
-    if n <= max_points:
-        return t_s, power_w, None, None
-    edges = np.linspace(0, n, max_points + 1).astype(np.int64)
-    starts = edges[:-1][np.diff(edges) > 0]
-    counts = np.diff(np.append(starts, n))
-    mean = np.add.reduceat(power_w, starts) / counts
-    t_mid = np.add.reduceat(t_s, starts) / counts
-    return t_mid, mean, np.minimum.reduceat(power_w, starts), np.maximum.reduceat(power_w, starts)
+    encoded = batch.column("channel").dictionary_encode()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    return [(str(name), codes == i) for i, name in enumerate(encoded.dictionary.to_pylist())
+            if np.any(codes == i)]
 
 
-def trace_series(folder: Path | str, t0_ns: int | None) -> dict[str, tuple[Any, Any]]:
-    """Per channel: (t in s from ``t0_ns``, power in W); power derived from the energy counter where
-    the channel records no power."""
+def _columns(batch: Any) -> tuple[Any, Any, Any]:
     import numpy as np
 
-    from bench.result.trace import read_trace
+    t_ns = batch.column("t_ns").to_numpy()
+    power = batch.column("power_w").to_numpy(zero_copy_only=False).astype(float)
+    energy = batch.column("energy_j").to_numpy(zero_copy_only=False).astype(float)
+    power[~np.isfinite(power)] = np.nan
+    energy[~np.isfinite(energy)] = np.nan
+    return t_ns, power, energy
 
-    table = read_trace(Path(folder), columns=["t_ns", "channel", "power_w", "energy_j"])
-    if table.num_rows == 0:
+
+def trace_series(folder: Path | str, t0_ns: int | None, max_points: int = 600) -> dict[str, tuple[Any, Any, Any, Any]]:
+    """Per channel (at most :data:`MAX_CHANNELS`): (t in s from ``t0_ns``, mean power W, min, max) reduced to about
+    ``max_points`` points in all (min and max None where not reduced); power derived from the energy counter
+    where the channel records none. The trace is streamed twice (count, then reduce): memory stays bounded
+    whatever its length."""
+    import numpy as np
+
+    from bench.result.trace import iter_batches
+
+    cols = ["t_ns", "channel", "power_w", "energy_j"]
+    counts: dict[str, list[int]] = {}  # channel -> [finite power readings, finite energy readings]
+    first: int | None = None
+    for batch in iter_batches(Path(folder), cols):
+        if batch.num_rows == 0:
+            continue
+        t_ns, power, energy = _columns(batch)
+        first = int(t_ns.min()) if first is None else min(first, int(t_ns.min()))
+        for ch, mask in _channels(batch):
+            if ch not in counts and len(counts) >= MAX_CHANNELS:
+                continue
+            c = counts.setdefault(ch, [0, 0])
+            c[0] += int(np.isfinite(power[mask]).sum())
+            c[1] += int(np.isfinite(energy[mask]).sum())
+    plotted = {ch: (n_p > 0, n_p if n_p > 0 else n_e - 1) for ch, (n_p, n_e) in counts.items() if n_p or n_e > 1}
+    if not plotted:
         return {}
-    t_ns = table.column("t_ns").to_numpy()
-    base = t0_ns if t0_ns is not None else int(t_ns.min())
-    chans = table.column("channel").to_numpy(zero_copy_only=False)
-    power = table.column("power_w").to_numpy(zero_copy_only=False).astype(float)
-    energy = table.column("energy_j").to_numpy(zero_copy_only=False).astype(float)
-    out = {}
-    for ch in dict.fromkeys(chans.tolist()):
-        sel = chans == ch
-        t = (t_ns[sel] - base) / 1e9
-        order = np.argsort(t, kind="stable")
-        t, p, e = t[order], power[sel][order], energy[sel][order]
-        if np.isnan(p).all() and (~np.isnan(e)).sum() > 1:
-            ok = ~np.isnan(e)
+    base = t0_ns if t0_ns is not None else first
+    points = max(50, int(max_points) // len(plotted))
+    series = {ch: _Series(n, points) for ch, (_, n) in plotted.items()}
+    for batch in iter_batches(Path(folder), cols):
+        if batch.num_rows == 0:
+            continue
+        t_ns, power, energy = _columns(batch)
+        t_all = (t_ns - base) / 1e9
+        for ch, mask in _channels(batch):
+            if ch not in series:
+                continue
+            t = t_all[mask]
+            if plotted[ch][0]:
+                p = power[mask]
+                ok = np.isfinite(p) & np.isfinite(t)
+                series[ch].add(t[ok], p[ok])
+                continue
+            e = energy[mask]
+            ok = np.isfinite(e)
             t, e = t[ok], e[ok]
+            carry = series[ch].carry
+            if carry is not None:
+                t, e = np.concatenate(([carry[0]], t)), np.concatenate(([carry[1]], e))
+            if len(t):
+                series[ch].carry = (float(t[-1]), float(e[-1]))
             dt = np.diff(t)
             good = dt > 0
-            t, p = ((t[1:] + t[:-1]) / 2)[good], (np.diff(e)[good] / dt[good])
-        keep = ~np.isnan(p)
-        if keep.any():
-            out[str(ch)] = (t[keep], p[keep])
-    return out
+            mid = ((t[1:] + t[:-1]) / 2)[good]
+            series[ch].add(mid, np.diff(e)[good] / dt[good])
+    return {ch: s.result() for ch, s in series.items() if s.count.any()}
 
 
 def _shade(ax: Any, spans: list[tuple[str, float, float]]) -> None:
@@ -126,7 +204,7 @@ def power_trace(spec: dict[str, Any]) -> str | None:
 
     ``spec``: folder, t0_ns, spans [(kind, start_s, end_s)], max_points, fmt.
     """
-    series = trace_series(spec["folder"], spec.get("t0_ns"))
+    series = trace_series(spec["folder"], spec.get("t0_ns"), int(spec.get("max_points", 600)))
     if not series:
         return None
     fig = _figure(7.0, 2.1)
@@ -136,13 +214,11 @@ def power_trace(spec: dict[str, Any]) -> str | None:
 
     _shade(ax, spec.get("spans", []))
     handles = []
-    per_channel = max(50, int(spec.get("max_points", 600)) // max(1, len(series)))
-    for i, (ch, (t, p)) in enumerate(series.items()):
+    for i, (ch, (tm, mean, lo, hi)) in enumerate(series.items()):
         colour = LINE_COLOURS[i % len(LINE_COLOURS)]
-        tm, mean, lo, hi = downsample(t, p, per_channel)
         if lo is not None:
             ax.fill_between(tm, lo, hi, color=colour, alpha=0.18, lw=0)
-        (line,) = ax.plot(tm, mean, color=colour, lw=0.9, label=ch)
+        (line,) = ax.plot(tm, mean, color=colour, lw=0.9, label=_label(ch))
         handles.append(line)
     ax.set_xlabel("time since start of trace (s)")
     ax.set_ylabel("power (W)")
@@ -151,8 +227,10 @@ def power_trace(spec: dict[str, Any]) -> str | None:
     ax.xaxis.set_major_locator(MaxNLocator(8))
     ax.yaxis.set_major_locator(MaxNLocator(4))
     if len(handles) > 1:  # one line per channel: name them; one channel is named in the page
-        ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, ncol=len(handles),
-                  frameon=False, borderaxespad=0.2, handlelength=1.6)
+        legend = ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7,
+                           ncol=min(len(handles), 6), frameon=False, borderaxespad=0.2, handlelength=1.6)
+        for text in legend.get_texts():
+            text.set_parse_math(False)
     return data_uri(fig, spec.get("fmt", "png"))
 
 
@@ -175,13 +253,13 @@ def energy_bars_figure(points: list[dict[str, Any]], unit_label: str) -> Any:
     ax = fig.add_subplot()
     ys = list(range(len(pts)))
     means = [p["mean"] for p in pts]
-    err_lo = [p["mean"] - p["low"] if p.get("low") is not None else 0.0 for p in pts]
-    err_hi = [p["high"] - p["mean"] if p.get("high") is not None else 0.0 for p in pts]
+    err_lo = [max(p["mean"] - p["low"], 0.0) if p.get("low") is not None else 0.0 for p in pts]
+    err_hi = [max(p["high"] - p["mean"], 0.0) if p.get("high") is not None else 0.0 for p in pts]
     ax.barh(ys, means, color="#6b9bd1", height=0.62)
     ax.errorbar(means, ys, xerr=[err_lo, err_hi], fmt="none", ecolor="#1b2b40", elinewidth=1, capsize=2.5)
-    ax.set_yticks(ys, [_short(p["label"]) for p in pts], fontsize=7)
+    ax.set_yticks(ys, [_short(p["label"]) for p in pts], fontsize=7, parse_math=False)
     ax.invert_yaxis()
-    ax.set_xlabel(f"{unit_label} (mean, 95% CI)")
+    ax.set_xlabel(_label(f"{unit_label} (mean, 95% CI)"), parse_math=False)
     ax.set_xlim(left=0)
     _si_axis(ax.xaxis, "J")
     return fig
@@ -232,11 +310,13 @@ def frontier_figure(points: list[dict[str, Any]], unit: str) -> Any:
     if logy:
         ax.set_yscale("log")
     ax.margins(0.12)
-    ax.autoscale_view()
+    with warnings.catch_warnings():  # extreme figures on log axes, as in data_uri
+        warnings.filterwarnings("ignore", "Attempt to set non-positive", UserWarning)
+        ax.autoscale_view()
     _si_axis(ax.xaxis, "", logx)
     _si_axis(ax.yaxis, "J", logy)
-    ax.set_xlabel(f"throughput ({unit}/s)")
-    ax.set_ylabel(f"J per {unit}")
+    ax.set_xlabel(_label(f"throughput ({unit}/s)"), parse_math=False)
+    ax.set_ylabel(_label(f"J per {unit}"), parse_math=False)
     ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, frameon=False, borderaxespad=0.2)
     ax.grid(True, alpha=0.3, lw=0.5)
     to_axes = ax.transData + ax.transAxes.inverted()
@@ -248,14 +328,19 @@ def frontier_figure(points: list[dict[str, Any]], unit: str) -> Any:
             place = ((4, -4), "left", "top") if fy > 0.08 else ((4, 3), "left", "bottom")
         (dx, dy), ha, va = place
         note = ax.annotate(_short(pts[i]["label"], 22), xy[i], fontsize=6, textcoords="offset points",
-                           xytext=(dx, dy), ha=ha, va=va)
+                           xytext=(dx, dy), ha=ha, va=va, parse_math=False)
         note.set_in_layout(False)  # placed inside the axes; the layout need not make room for it
     return fig
 
 
+def _label(text: Any, width: int = 120) -> str:
+    """Text from a result for a figure: set with ``parse_math=False`` by every caller (a ``$`` in a unit or a
+    folder name is a dollar sign, not mathtext), control characters neutralised, length bounded."""
+    return clean(text, limit=width)
+
+
 def _short(text: str, width: int = 34) -> str:
-    text = str(text)
-    return text if len(text) <= width else text[: width - 1] + "\u2026"
+    return _label(text, width)
 
 
 def nice_number(value: float | None, digits: int = 4) -> str:

@@ -19,34 +19,48 @@ import datetime as dt
 import gzip
 import hashlib
 import io
-import json
+import lzma
 import os
 import re
 import shutil
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from bench.errors import ResultError
+from pydantic import ValidationError
+
+from bench.errors import ResultError, StorageError, UsageError
+from bench.result.bundlefiles import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    MANIFEST_CONTEXT,
+    MANIFEST_SIG,
+    NAME,
+    Entry,
+    Manifest,
+    ManifestSig,
+    Unpacked,
+    load_manifest,
+    read_members,
+)
+from bench.result.files import field_path, open_regular, parse_json
 from bench.result.integrity import (
     check_folder,
     fingerprint,
     layout_bytes,
     read_raw,
     result_file,
-    trace_refs,
 )
+from bench.result.io import covered_files, file_sha256, read_result_raw
 from bench.result.model import RESULT_FILE
+from bench.safetext import clean
 from bench.version import __version__
 
-MANIFEST = "manifest.json"
-MANIFEST_SIG = "manifest.sig"
-FORMAT = "bench-bundle"
-FORMAT_VERSION = 1
-MANIFEST_CONTEXT = b"bench-bundle-manifest-v1\n"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+MAX_SHOWN = 5  # names listed in one refusal line
 IDENTICAL = "already imported (identical)"  # what _place says of a result whose files are in place already
 
 
@@ -70,32 +84,36 @@ def _unique_name(folder: Path, taken: set[str], run_id: str | None) -> str:
     base = re.sub(r"[^A-Za-z0-9._-]", "_", folder.name).lstrip("._-") or "result"
     name = base[:150]
     if name in taken:
-        name = f"{name}-{(run_id or _sha256(str(folder).encode()))[:8]}"
+        suffix = re.sub(r"[^A-Za-z0-9]", "_", run_id or _sha256(str(folder).encode()))[:8]
+        name = f"{name}-{suffix}"
     while name in taken:
         name += "_"
     taken.add(name)
     return name
 
 
-def _folder_files(folder: Path, data: dict[str, Any]) -> dict[str, bytes]:
-    """result.json and every trace it names that is in the folder (checked intact before)."""
-    files = {RESULT_FILE: (folder / RESULT_FILE).read_bytes()}
-    for trace, _ in trace_refs(data):
-        if _NAME.match(trace) and (folder / trace).is_file():
-            files[trace] = (folder / trace).read_bytes()
-    return files
+def _folder_files(folder: Path, data: dict[str, Any]) -> dict[str, Path]:
+    """result.json and every other file its digest covers (checked intact before)."""
+    return {name: folder / name for name in covered_files(data) if NAME.fullmatch(name)}
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes, mtime: int) -> None:
+def _add(tar: tarfile.TarFile, name: str, data: bytes | Path, mtime: int) -> None:
     info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.mode = len(data), mtime, 0o644
+    info.mtime, info.mode = mtime, 0o644
     info.uid = info.gid = 0
     info.uname = info.gname = ""
-    tar.addfile(info, io.BytesIO(data))
+    if isinstance(data, bytes):
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        return
+    with open_regular(data, 1 << 50, ResultError) as fh:  # streamed: a trace is never whole in memory
+        info.size = os.fstat(fh.fileno()).st_size
+        tar.addfile(info, fh)
 
 
 def export_bundle(folders: list[Path], out: Path | str, private_key: Any = None) -> BundleReport:
-    """Write a bundle of the intact results in ``folders`` to ``out`` (atomically); others are refused."""
+    """Write a bundle of the intact results in ``folders`` to ``out`` (atomically); others are refused. A folder
+    that cannot take ``out`` is a :class:`StorageError`."""
     report = BundleReport()
     entries, payload, taken = [], {}, set()
     for folder in folders:
@@ -113,7 +131,7 @@ def export_bundle(folders: list[Path], out: Path | str, private_key: Any = None)
         payload[name] = files
         entries.append({"name": name, "run_id": check.run_id, "digest": check.digest, "integrity": check.state,
                         "key_fingerprint": check.key_fingerprint,
-                        "files": {f: _sha256(b) for f, b in files.items()}})
+                        "files": {f: file_sha256(p) for f, p in files.items()}})
         report.done.append(name)
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "created_utc": now.isoformat(),
@@ -121,7 +139,10 @@ def export_bundle(folders: list[Path], out: Path | str, private_key: Any = None)
     report.manifest = manifest
     manifest_bytes = layout_bytes(manifest)
     out = Path(out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as exc:
+        raise StorageError(f"cannot write {out} ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
                 tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -134,9 +155,12 @@ def export_bundle(folders: list[Path], out: Path | str, private_key: Any = None)
                      mtime)
                 report.signer = fingerprint(private_key.public_key())
             for name, files in payload.items():
-                for file, data in files.items():
-                    _add(tar, f"results/{name}/{file}", data, mtime)
+                for file, path in files.items():
+                    _add(tar, f"results/{name}/{file}", path, mtime)
         os.replace(tmp, out)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise StorageError(f"cannot write {out} ({exc.strerror or exc})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -145,54 +169,20 @@ def export_bundle(folders: list[Path], out: Path | str, private_key: Any = None)
 
 # --- import -----------------------------------------------------------------------------------
 
-
-def _safe_member(member: tarfile.TarInfo) -> PurePosixPath:
-    """The member's path if it is a plain file or folder with a relative path inside the bundle."""
-    path = PurePosixPath(member.name)
-    if (member.name.startswith(("/", "\\")) or "\\" in member.name or ".." in path.parts
-            or any(p in ("", ".") for p in member.name.rstrip("/").split("/")) or ":" in member.name):
-        raise ResultError(f"bundle member {member.name!r} would land outside the target folder; refused")
-    if not (member.isfile() or member.isdir()):
-        raise ResultError(f"bundle member {member.name!r} is not a plain file (link or device); refused")
-    return path
-
-
-def _read_members(tar: tarfile.TarFile) -> dict[str, bytes]:
-    files: dict[str, bytes] = {}
-    for member in tar.getmembers():
-        path = _safe_member(member)
-        if member.isdir():
-            continue
-        if str(path) in files:
-            raise ResultError(f"bundle member {member.name!r} appears twice; refused")
-        fh = tar.extractfile(member)
-        files[str(path)] = fh.read() if fh is not None else b""
-    return files
-
-
-def _manifest(files: dict[str, bytes], trusted: list[Any] | None, report: BundleReport) -> dict[str, Any]:
+def _manifest(files: dict[str, bytes], trusted: list[Any] | None, report: BundleReport) -> Manifest:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    if MANIFEST not in files:
-        raise ResultError(f"not a bench bundle: no {MANIFEST}")
-    try:
-        manifest = json.loads(files[MANIFEST])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultError(f"{MANIFEST}: unreadable ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ResultError(f"{MANIFEST}: not a {FORMAT} manifest")
-    if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
-        raise ResultError(f"{MANIFEST}: bundle format {manifest.get('format_version')} is newer than this harness "
-                          f"understands ({FORMAT_VERSION}); upgrade bench")
+    manifest = load_manifest(files)
     if MANIFEST_SIG in files:
         try:
-            sig = json.loads(files[MANIFEST_SIG])
-            key = Ed25519PublicKey.from_public_bytes(base64.b64decode(sig["public_key"], validate=True))
-            key.verify(base64.b64decode(sig["signature"], validate=True),
+            sig = ManifestSig.model_validate(parse_json(files[MANIFEST_SIG], MANIFEST_SIG, ResultError), strict=True)
+            key = Ed25519PublicKey.from_public_bytes(base64.b64decode(sig.public_key, validate=True))
+            key.verify(base64.b64decode(sig.signature, validate=True),
                        MANIFEST_CONTEXT + _sha256(files[MANIFEST]).encode())
-        except (InvalidSignature, ValueError, KeyError, TypeError) as exc:
-            raise ResultError(f"{MANIFEST_SIG}: the manifest's signature does not verify ({type(exc).__name__})") from None
+        except (InvalidSignature, ValueError, KeyError, TypeError, ValidationError, ResultError) as exc:
+            raise ResultError(f"{MANIFEST_SIG}: the manifest's signature does not verify ({type(exc).__name__})") \
+                from None
         report.signer = fingerprint(key)
         if trusted is not None and report.signer not in {fingerprint(k) for k in trusted}:
             raise ResultError(f"{MANIFEST_SIG}: signed by key {report.signer}, which is not among the trusted keys")
@@ -201,82 +191,115 @@ def _manifest(files: dict[str, bytes], trusted: list[Any] | None, report: Bundle
     return manifest
 
 
-def _entry_problem(entry: Any, files: dict[str, bytes]) -> str | None:
-    if not isinstance(entry, dict) or not isinstance(entry.get("files"), dict):
-        return "malformed manifest entry"
-    name = str(entry.get("name", ""))
-    if not _NAME.match(name):
-        return f"unsafe result name {name!r}"
-    if RESULT_FILE not in entry["files"]:
-        return f"no {RESULT_FILE} listed"
-    for file, digest in entry["files"].items():
-        key = f"results/{name}/{file}"
-        if not _NAME.match(str(file)):
-            return f"unsafe file name {file!r}"
-        if key not in files:
-            return f"{file} listed in the manifest but missing from the bundle"
-        if _sha256(files[key]) != digest:
-            return f"{file} does not match the manifest's digest"
-    return None
+def _entry(raw: Any, members: Unpacked) -> tuple[str, Entry | None, str | None]:
+    """(name, entry, why it is refused or None)."""
+    name = raw.get("name") if isinstance(raw, dict) else None
+    shown = clean(name, limit=100) if isinstance(name, str) else "?"
+    try:
+        entry = Entry.model_validate(raw, strict=True)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        return shown, None, f"malformed manifest entry: field {field_path(first['loc'])}: {first['msg']}"
+    if RESULT_FILE not in entry.files:
+        return entry.name, None, f"no {RESULT_FILE} listed"
+    for file, digest in entry.files.items():
+        got = members.files.get(f"results/{entry.name}/{file}")
+        if got is None:
+            return entry.name, None, f"{file} listed in the manifest but missing from the bundle"
+        if got[1] != digest:
+            return entry.name, None, f"{file} does not match the manifest's digest"
+    return entry.name, entry, None
 
 
-def _place(name: str, entry: dict[str, Any], files: dict[str, bytes], target: Path, staging: Path,
-           trusted: list[Any] | None) -> str | None:
-    """Write one result into staging, check it, move it into ``target``. Returns why it was refused, or None."""
+def _place(entry: Entry, members: Unpacked, target: Path, staging: Path, trusted: list[Any] | None) -> str | None:
+    """Move one result into staging, check it, move it into ``target``. Only the files its digest covers are
+    unpacked. Returns why it was refused, or None."""
+    name = entry.name
+    try:
+        _, _, data = read_result_raw(members.files[f"results/{name}/{RESULT_FILE}"][0])
+    except ResultError as exc:
+        return str(exc).split(": ", 1)[-1]
+    covered = set(covered_files(data))
+    listed = set(entry.files)
+    if listed - covered:
+        return f"not covered by the result's digest, not unpacked: {', '.join(sorted(listed - covered)[:MAX_SHOWN])}"
+    if covered - listed:
+        return f"covered by the result's digest but not in the bundle: {', '.join(sorted(covered - listed))}"
     folder = staging / name
     folder.mkdir()
-    for file in entry["files"]:
-        (folder / file).write_bytes(files[f"results/{name}/{file}"])
+    for file in entry.files:
+        shutil.copyfile(members.files[f"results/{name}/{file}"][0], folder / file)
     try:
         check = check_folder(folder, trusted=trusted)
     except ResultError as exc:
         return str(exc)
     if not check.ok:
         return f"{check.state}: {check.detail}"
-    if check.digest != entry.get("digest"):
+    if check.digest != entry.digest:
         return "the result's digest differs from the manifest's"
     dest = target / name
-    if dest.exists():
-        return IDENTICAL if _same_files(dest, entry["files"]) else f"{dest} exists and differs; not overwritten"
+    if os.path.lexists(dest):
+        return IDENTICAL if _same_files(dest, entry.files) else f"{dest} exists and differs; not overwritten"
     os.replace(folder, dest)
     return None
 
 
 def _same_files(folder: Path, files: dict[str, str]) -> bool:
     """Whether ``folder`` holds every file of a manifest entry with the digest the manifest gives."""
-    if not folder.is_dir():
+    if folder.is_symlink() or not folder.is_dir():
         return False
     for file, digest in files.items():
         path = folder / file
-        if not path.is_file() or _sha256(path.read_bytes()) != digest:
+        if path.is_symlink() or not path.is_file() or file_sha256(path) != digest:
             return False
     return True
 
 
+def _target(target: Path) -> Path:
+    """The import folder, made if missing; a user mistake (not a folder, not writable) is a :class:`UsageError`."""
+    if target.is_symlink() and not target.exists():
+        raise UsageError(f"--output {target} is a dangling symbolic link")
+    if os.path.lexists(target) and not target.is_dir():
+        raise UsageError(f"--output {target} exists and is not a folder")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create --output {target} ({exc.strerror or exc})") from None
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise UsageError(f"--output {target} is not writable (permission denied)")
+    return target
+
+
 def import_bundle(bundle: Path | str, target: Path | str, trusted: list[Any] | None = None) -> BundleReport:
-    """Check a bundle and unpack its results into ``target``; refused results are named in the report."""
+    """Check a bundle and unpack its results into ``target``; refused results are named in the report.
+
+    Nothing is held whole in memory: members are streamed to a scratch folder inside ``target`` (removed at the
+    end) within :data:`MAX_MEMBERS` members and per-file size limits checked on each header before its data."""
     report = BundleReport()
+    target = _target(Path(target))
     try:
-        with tarfile.open(bundle, mode="r:*") as tar:
-            files = _read_members(tar)
-    except (OSError, tarfile.TarError, EOFError, gzip.BadGzipFile) as exc:
-        raise ResultError(f"{bundle}: not a readable bundle ({exc})") from None
-    manifest = _manifest(files, trusted, report)
-    report.manifest = manifest
-    entries = manifest.get("results") if isinstance(manifest.get("results"), list) else []
-    listed = {MANIFEST, MANIFEST_SIG}
-    target = Path(target)
-    target.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".bench-import-", dir=target))
-    seen: set[str] = set()
+        staging = Path(tempfile.mkdtemp(prefix=".bench-import-", dir=target))
+    except OSError as exc:
+        raise UsageError(f"cannot write into --output {target} ({exc.strerror or exc})") from None
     try:
-        for entry in entries:
-            name = str(entry.get("name", "?")) if isinstance(entry, dict) else "?"
-            problem = "listed twice in the manifest" if name in seen else _entry_problem(entry, files)
+        scratch = staging / ".members"
+        scratch.mkdir()
+        try:
+            members = read_members(bundle, scratch)
+        except (OSError, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as exc:
+            raise ResultError(f"{bundle}: not a readable bundle ({' '.join(str(exc).split())[:200]})") from None
+        manifest = _manifest(members.small, trusted, report)
+        report.manifest = manifest.model_dump(mode="json")
+        listed = {MANIFEST, MANIFEST_SIG}
+        seen: set[str] = set()
+        for raw in manifest.results:
+            name, entry, problem = _entry(raw, members)
+            if name in seen:
+                entry, problem = None, "listed twice in the manifest"
             seen.add(name)
-            if problem is None:
-                listed.update(f"results/{name}/{f}" for f in entry["files"])
-                problem = _place(name, entry, files, target, staging, trusted)
+            if entry is not None:
+                listed.update(f"results/{name}/{f}" for f in entry.files)
+                problem = _place(entry, members, target, staging, trusted)
             if problem is None:
                 report.done.append(name)
             elif problem == IDENTICAL:
@@ -285,8 +308,13 @@ def import_bundle(bundle: Path | str, target: Path | str, trusted: list[Any] | N
                 report.refused.append((name, problem))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    for extra in sorted(set(files) - listed):
-        report.refused.append((extra, "not listed in the manifest; not unpacked"))
+    named = {f"results/{name}/" for name in seen}  # a refused result's files are accounted for by its line
+    extra = sorted(f for f in set(members.files) - listed if not any(f.startswith(n) for n in named))
+    extra += members.other
+    if extra:
+        report.refused.append((f"{len(extra)} file(s)", "not listed in the manifest; not unpacked: "
+                               + ", ".join(clean(x, limit=80) for x in extra[:MAX_SHOWN])
+                               + (" ..." if len(extra) > MAX_SHOWN else "")))
     return report
 
 

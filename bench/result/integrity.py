@@ -1,10 +1,13 @@
 """Tamper evidence for result folders: digest checks, Ed25519 signatures and key files.
 
-A sealed ``result.json`` carries ``integrity.digest``: SHA-256 over the canonical JSON of the result
-without its ``integrity`` block; the trace file's own SHA-256 is inside (``trace.sha256``), so the
-digest covers both files. Verification recomputes both from the files, and also checks the file is
-byte for byte the harness's own layout, so even a change that leaves the parsed content equal
-(whitespace, ``1e5`` -> ``1E5``) is caught.
+A sealed ``result.json`` carries ``integrity.digest``: SHA-256 over the canonical JSON of the result; the
+trace file's own SHA-256 is inside (``trace.sha256``), so the digest covers both files. From digest format 2
+(``integrity.format``) the block also lists every file of the folder it covers (``integrity.files``), and that
+list is under the digest; format 1 results (written before the list existed) still verify, their covered files
+being the ones they name. Either way a file in the folder that the digest does not cover (added), a covered file
+that is missing (removed) or one whose bytes differ (changed) fails verification. Verification also checks the
+file is byte for byte the harness's own layout, so even a change that leaves the parsed content equal
+(whitespace, ``1e5`` -> ``1E5``) is caught, and that the result is valid (:func:`bench.result.io.validate_result`).
 
 A signature is Ed25519 over ``SIGNATURE_CONTEXT + digest`` (the hex digest as ASCII), stored as
 base64 with the signer's raw public key (base64) beside it. Without a digest match no signature
@@ -19,21 +22,30 @@ import binascii
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.errors import ResultError, UsageError
+from bench.result.files import read_limited
 from bench.result.io import (
+    DIGEST_FORMAT,
     atomic_write_bytes,
     content_digest,
+    covered_files,
     file_sha256,
     read_result_raw,
+    trace_refs,
+    validate_result,
+    writable,
 )
-from bench.result.model import RESULT_FILE, TRACE_FILE
+from bench.result.model import RESULT_FILE
+from bench.result.trace import STREAM_FILE
 
 SIGNATURE_CONTEXT = b"bench-result-signature-v1\n"
-INTEGRITY_KEYS = frozenset({"algorithm", "digest", "signature", "public_key"})
+INTEGRITY_KEYS = frozenset({"algorithm", "digest", "signature", "public_key", "format", "files"})
+MAX_KEY_FILE_BYTES = 16 << 10  # a PEM key is a few hundred bytes
 # states: intact ones first; the rest make `bench verify` exit 1
 SIGNED, UNSIGNED, EDITED, BAD_SIGNATURE, UNTRUSTED = "signed", "unsigned", "edited", "bad-signature", "untrusted-key"
 GOOD_STATES = (SIGNED, UNSIGNED)
@@ -99,41 +111,95 @@ def _raw_public(public_key: Any) -> bytes:
     return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
+def _key_target(path: Path, force: bool) -> None:
+    """Refuse a key path that is a symbolic link (a key is never written through one), a folder or anything but a
+    regular file, or that exists without ``force``."""
+    if path.is_symlink():
+        raise UsageError(f"{path} is a symbolic link; refusing to write a key through it")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{path} exists and is not a regular file; refusing to write a key there")
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists; refusing to overwrite a key (use --force)")
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"{path}: folder {folder} does not exist")
+
+
+def write_key_file(path: Path, data: bytes, mode: int, force: bool = False) -> None:
+    """Write a key file with ``mode``: created with ``O_EXCL | O_NOFOLLOW`` (never through a link, never over a
+    file another process just put there); with ``force``, created beside the old one and renamed over it."""
+    _key_target(path, force)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    target = path if not path.exists() else path.with_name(f".{path.name}.{os.getpid()}.new")
+    try:
+        fd = os.open(target, flags, mode)
+    except FileExistsError:
+        raise UsageError(f"{target} exists; refusing to overwrite a key (use --force)") from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {target} ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if target != path:
+            os.replace(target, path)
+    except OSError as exc:
+        Path(target).unlink(missing_ok=True)
+        raise UsageError(f"cannot write {path} ({exc.strerror or exc})") from None
+
+
 def generate_keypair(path: Path | str, force: bool = False) -> tuple[Path, Path]:
-    """Write a new Ed25519 private key (PEM PKCS8, mode 0600) to ``path`` and its public key to ``path.pub``."""
+    """Write a new Ed25519 private key (PEM PKCS8, mode 0600) to ``path`` and its public key to ``path.pub``
+    (mode 0644). Neither is written through a symbolic link; without ``force`` neither may exist."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     priv_path = Path(path)
     pub_path = priv_path.with_name(priv_path.name + ".pub")
     for p in (priv_path, pub_path):
-        if p.exists() and not force:
-            raise UsageError(f"{p} exists; refusing to overwrite a key (use --force)")
+        _key_target(p, force)
     key = Ed25519PrivateKey.generate()
     priv = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
     pub = key.public_key().public_bytes(serialization.Encoding.PEM,
                                         serialization.PublicFormat.SubjectPublicKeyInfo)
-    fd = os.open(priv_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(priv)
-    os.chmod(priv_path, 0o600)
-    atomic_write_bytes(pub_path, pub)
+    write_key_file(priv_path, priv, 0o600, force)
+    try:
+        write_key_file(pub_path, pub, 0o644, force)
+    except UsageError:
+        priv_path.unlink(missing_ok=True)  # no private key without its public half
+        raise
     return priv_path, pub_path
 
 
+def _key_errors() -> tuple[type[BaseException], ...]:
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    return (ValueError, TypeError, UnsupportedAlgorithm, binascii.Error)
+
+
 def load_private_key(path: Path | str) -> Any:
-    """An Ed25519 private key from a PEM file (as :func:`generate_keypair` writes)."""
+    """An Ed25519 private key from a PEM file (as :func:`generate_keypair` writes); anything else is one
+    :class:`UsageError` line (the key is a file the user named)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    raw = read_limited(path, MAX_KEY_FILE_BYTES, UsageError, "key file")
     try:
-        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
-        raise UsageError(f"{path}: not a readable unencrypted PEM private key ({exc})") from None
+        with warnings.catch_warnings():  # a deprecated algorithm's key is refused below, not warned about
+            warnings.simplefilter("ignore")
+            key = serialization.load_pem_private_key(raw, password=None)
+    except _key_errors() as exc:
+        raise UsageError(f"{path}: not a readable unencrypted PEM private key ({_why(exc)})") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise UsageError(f"{path}: not an Ed25519 key ({type(key).__name__})")
     return key
+
+
+def _why(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
 def load_public_key(ref: Path | str) -> Any:
@@ -144,51 +210,85 @@ def load_public_key(ref: Path | str) -> Any:
         Ed25519PublicKey,
     )
 
-    path = Path(ref)
-    text = path.read_bytes() if path.is_file() else str(ref).encode()
+    text = str(ref).encode("utf-8", "surrogateescape")
+    if os.path.lexists(ref):
+        text = read_limited(ref, MAX_KEY_FILE_BYTES, UsageError, "key file")
+    elif len(text) > 1024:
+        raise UsageError("--pubkey: neither a key file nor base64 of a 32-byte key")
     try:
         if b"-----BEGIN" in text:
-            key = (serialization.load_pem_private_key(text, password=None).public_key()
-                   if b"PRIVATE KEY" in text else serialization.load_pem_public_key(text))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                key = (serialization.load_pem_private_key(text, password=None).public_key()
+                       if b"PRIVATE KEY" in text else serialization.load_pem_public_key(text))
         else:
             key = Ed25519PublicKey.from_public_bytes(base64.b64decode(text.strip(), validate=True))
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise UsageError(f"{ref}: not an Ed25519 public key (PEM file or base64 of 32 bytes): {exc}") from None
+    except _key_errors() as exc:
+        raise UsageError(f"{str(ref)[:200]}: not an Ed25519 public key (PEM file or base64 of 32 bytes): "
+                         f"{_why(exc)}") from None
     if isinstance(key, Ed25519PrivateKey):  # pragma: no cover - load_pem_* returned the public half above
         key = key.public_key()
     if not isinstance(key, Ed25519PublicKey):
-        raise UsageError(f"{ref}: not an Ed25519 key ({type(key).__name__})")
+        raise UsageError(f"{str(ref)[:200]}: not an Ed25519 key ({type(key).__name__})")
     return key
 
 
 # --- checking ---------------------------------------------------------------------------------
 
 
-def trace_refs(data: dict[str, Any]) -> list[tuple[str, str | None]]:
-    """(file name, recorded SHA-256) of every trace a result names that should sit in its folder: the
-    run's trace, and in a distributed run each node's trace kept in the result folder."""
-    ref = data.get("trace") if isinstance(data.get("trace"), dict) else {}
-    refs = [(str(ref.get("path") or TRACE_FILE), ref.get("sha256"))]
-    dist = data.get("distributed") if isinstance(data.get("distributed"), dict) else {}
-    for node in dist.get("nodes") or []:
-        nref = node.get("trace") if isinstance(node, dict) and isinstance(node.get("trace"), dict) else None
-        if nref and node.get("trace_location", "result_folder") == "result_folder" and nref.get("path"):
-            refs.append((str(nref["path"]), nref.get("sha256")))
-    return list(dict.fromkeys(refs))
+def _listing(folder: Path, limit: int = 10_000) -> list[str]:
+    """The names in a result folder (at most ``limit``: a folder holding more is not a result's)."""
+    names = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                names.append(entry.name)
+                if len(names) > limit:
+                    break
+    except OSError as exc:
+        raise ResultError(f"{folder}: cannot list the result folder ({exc.strerror or exc})") from None
+    return names
 
 
-def _trace_problems(folder: Path, data: dict[str, Any], notes: list[str]) -> list[str]:
+def _shown(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(repr(n) for n in sorted(names)[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _file_problems(folder: Path, data: dict[str, Any], notes: list[str]) -> list[str]:
+    """Each named trace against its digest, and the folder against the files the digest covers."""
     problems = []
+    named = set()
     for name, expected in trace_refs(data):
-        trace = (folder / name).resolve()
-        if not trace.is_relative_to(folder.resolve()):
-            problems.append(f"trace path {name!r} points outside the result folder")
-        elif not expected:
+        named.add(name)
+        trace = folder / name
+        if not expected:
             notes.append(f"{name} is not covered by the digest (run not finalised)")
-        elif not trace.is_file():
+        elif not os.path.lexists(trace):
             problems.append(f"{name} is missing (its digest is recorded)")
-        elif file_sha256(trace) != expected:
-            problems.append(f"{name} does not match its digest")
+        elif trace.is_symlink():
+            problems.append(f"{name} is a symbolic link, not the file its digest covers")
+        else:
+            try:
+                if file_sha256(trace) != expected:
+                    problems.append(f"{name} does not match its digest")
+            except ResultError as exc:
+                problems.append(str(exc).replace(f"{folder}/", "", 1))
+    covered = set(covered_files(data))
+    integ = data.get("integrity") if isinstance(data.get("integrity"), dict) else {}
+    if integ.get("format") is not None and integ.get("files") != sorted(covered):
+        problems.append("integrity.files does not list the files the result covers")
+    if data.get("status") == "running" and STREAM_FILE not in named and os.path.lexists(folder / STREAM_FILE):
+        named.add(STREAM_FILE)  # the meter's stream of a run that never finished (killed): the harness's own file
+        notes.append(f"{STREAM_FILE} is not covered by the digest (run not finished)")
+    for node in (data.get("distributed") or {}).get("nodes") or []:  # a node whose trace could not be finalised
+        work = f"node-{node.get('node')}"
+        if node.get("trace_location") != "node_local" and os.path.isdir(folder / work) and work not in named:
+            named.add(work)
+            notes.append(f"{work}/ (that node's unfinished trace) is not covered by the digest")
+    added = [n for n in _listing(folder) if n not in covered and n not in named]
+    if added:
+        problems.append(f"not covered by the digest (added): {_shown(added)}")
     return problems
 
 
@@ -201,7 +301,10 @@ def _content_problems(raw: bytes, data: dict[str, Any]) -> tuple[list[str], str 
     if extra:
         problems.append(f"unknown integrity field(s) {', '.join(sorted(extra))}")
     if integ.get("algorithm") != "sha256":
-        problems.append(f"unknown digest algorithm {integ.get('algorithm')!r}")
+        problems.append(f"unknown digest algorithm {str(integ.get('algorithm'))[:40]!r}")
+    fmt = integ.get("format")
+    if fmt is not None and (type(fmt) is not int or not 2 <= fmt <= DIGEST_FORMAT):
+        problems.append(f"unknown digest format {str(fmt)[:20]!r} (this harness knows 1 to {DIGEST_FORMAT})")
     digest = integ.get("digest")
     if not isinstance(digest, str) or digest != content_digest(data):
         problems.append("content does not match its digest")
@@ -244,16 +347,19 @@ def _signature_state(check: Check, integ: dict[str, Any], trusted: list[Any] | N
 
 
 def check_folder(path: Path | str, trusted: list[Any] | None = None) -> Check:
-    """Check one result folder. Bad input (no result, unreadable JSON, newer schema) raises :class:`ResultError`.
+    """Check one result folder. Bad input (no result, unreadable or invalid JSON, newer schema) raises
+    :class:`ResultError`.
 
     ``trusted``: public keys a signature must come from (None: any valid signature counts as signed).
     """
     file = result_file(path)
     folder = file.parent
     raw, data = read_raw(file)
-    check = Check(folder=folder, state=EDITED, run_id=data.get("run_id"))
+    result = validate_result(data, file)
+    check = Check(folder=folder, state=EDITED, run_id=result.run_id)
     problems, check.digest = _content_problems(raw, data)
-    problems += _trace_problems(folder, data, check.notes)
+    if not problems:
+        problems = _file_problems(folder, data, check.notes)
     if problems:
         check.problems = problems
         return check
@@ -271,5 +377,10 @@ def sign_folder(path: Path | str, private_key: Any) -> Check:
     signature = private_key.sign(SIGNATURE_CONTEXT + str(check.digest).encode())
     data["integrity"]["signature"] = base64.b64encode(signature).decode()
     data["integrity"]["public_key"] = base64.b64encode(_raw_public(private_key.public_key())).decode()
-    atomic_write_bytes(file, layout_bytes(data))
+    if not writable(file) or not writable(file.parent):
+        raise ResultError(f"{check.folder}: cannot sign a read-only result (permission denied)")
+    try:
+        atomic_write_bytes(file, layout_bytes(data))
+    except OSError as exc:
+        raise ResultError(f"{check.folder}: cannot write the signed result ({exc.strerror or exc})") from None
     return check_folder(file, trusted=[private_key.public_key()])

@@ -9,9 +9,30 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bench.errors import ResultError
+from bench.result.bounds import (
+    FIGURE_MAX,
+    MAX_CHANNELS,
+    Base64,
+    Capabilities,
+    Count,
+    Device,
+    Hex64,
+    Level,
+    Name,
+    NonNeg,
+    Ns,
+    Params,
+    Positive,
+    ProfileRecord,
+    Real,
+    RunId,
+    Text,
+    Warmup,
+    bounded_list,
+)
 
 SCHEMA_VERSION = "1.0"
 RESULT_FILE = "result.json"
@@ -21,17 +42,27 @@ Status = Literal["complete", "incomplete", "interrupted", "failed", "running"]
 
 
 class _Model(BaseModel):
+    # other keys are kept: a newer harness of the same major schema adds fields (bounded by the JSON limits)
     model_config = ConfigDict(extra="allow", validate_assignment=False)
 
 
 class Stat(_Model):
     """A figure over repeats: mean, sample standard deviation, 95% CI (Student t), count."""
 
-    mean: float | None
-    std: float | None = None
-    ci95_low: float | None = None
-    ci95_high: float | None = None
-    n: int = 0
+    mean: Real | None
+    std: NonNeg | None = None
+    ci95_low: Real | None = None
+    ci95_high: Real | None = None
+    n: Count = 0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Stat":
+        low, high, mean = self.ci95_low, self.ci95_high, self.mean
+        if low is not None and high is not None and low > high:
+            raise ValueError("ci95_low is above ci95_high")
+        if mean is not None and ((low is not None and low > mean) or (high is not None and high < mean)):
+            raise ValueError("the mean lies outside its confidence interval")
+        return self
 
     @property
     def ci95_half_width(self) -> float | None:
@@ -51,60 +82,77 @@ class Stat(_Model):
 class Issue(_Model):
     """Something that spoils or qualifies a measurement (a gap, a reset, another process, ...)."""
 
-    code: str
-    message: str
-    window: str | None = None
+    code: Name
+    message: Text
+    window: Name | None = None
     severity: Literal["info", "warning", "error"] = "warning"
 
 
 class ChannelEnergy(_Model):
-    """One channel's share of a window."""
+    """One channel's share of a window.
 
-    channel: str
-    energy_j: float | None
+    ``energy_uncertainty_j`` bounds how far ``energy_j`` can be from the true energy of the window because
+    the sensor is coarse (a counter's refreshes at the edges, averaged power's lag); ``edges`` says how the
+    counter's edges were placed (``located``: on the fitted refresh instants; ``bracketed``: between the
+    polls around a refresh; ``as_read``). ``integrated_energy_j`` is power integrated over the window, lag
+    corrected where power is a moving average (``power_correction``: ``inverted`` or ``half_window_shift``),
+    with its own bound ``integrated_uncertainty_j``; ``power_std_w`` is the spread of the power readings (how
+    well readings refreshed every so often sample the load). Results written before these fields leave
+    them None.
+    """
+
+    channel: Name
+    energy_j: Real | None
     method: Literal["counter", "integrated_power", "none"]
-    integrated_energy_j: float | None = None  # from power, kept beside the counter for cross-checks
-    samples: int = 0
-    mean_power_w: float | None = None
-    peak_power_w: float | None = None
-    max_interval_s: float | None = None
-    gaps: int = 0
-    resets: int = 0
+    integrated_energy_j: Real | None = None  # from power, kept beside the counter for cross-checks
+    samples: Count = 0
+    mean_power_w: Real | None = None
+    peak_power_w: Real | None = None
+    max_interval_s: NonNeg | None = None
+    gaps: Count = 0
+    resets: Count = 0
+    energy_uncertainty_j: NonNeg | None = None
+    edges: Name | None = None
+    integrated_uncertainty_j: NonNeg | None = None
+    power_correction: Name | None = None
+    power_std_w: NonNeg | None = None  # spread of the power readings in the window
 
 
 class Window(_Model):
     """A named measured interval of the trace (idle, warm-up, repeat-N) and its energy."""
 
-    name: str
-    t_start_ns: int  # monotonic, same clock as the trace
-    t_end_ns: int
-    duration_s: float
-    energy_j: float | None  # sum over channels
-    mean_power_w: float | None
-    peak_power_w: float | None
-    samples: int
-    channels: list[ChannelEnergy] = Field(default_factory=list)
-    issues: list[Issue] = Field(default_factory=list)
+    name: Name
+    t_start_ns: Ns  # monotonic, same clock as the trace
+    t_end_ns: Ns
+    duration_s: NonNeg
+    energy_j: Real | None  # sum over channels
+    mean_power_w: Real | None
+    peak_power_w: Real | None
+    samples: Count
+    channels: bounded_list(ChannelEnergy, MAX_CHANNELS) = Field(default_factory=list)
+    issues: bounded_list(Issue) = Field(default_factory=list)
     clean: bool = True  # no gap, reset or other spoiler inside
+    energy_uncertainty_j: NonNeg | None = None  # bound from the sensors' coarseness, summed over channels
 
 
 class Repeat(_Model):
     """One measured repeat of a workload."""
 
-    index: int
-    window: str
-    units: int
-    steps: int
-    duration_s: float
-    gross_energy_j: float | None
-    idle_energy_j: float | None
-    net_energy_j: float | None
-    mean_power_w: float | None
-    peak_power_w: float | None
-    throughput: float  # units per second
-    energy_per_unit_j: float | None  # net energy / units
-    gross_energy_per_unit_j: float | None
+    index: Count
+    window: Name
+    units: Count
+    steps: Count
+    duration_s: NonNeg
+    gross_energy_j: Real | None
+    idle_energy_j: Real | None
+    net_energy_j: Real | None
+    mean_power_w: Real | None
+    peak_power_w: Real | None
+    throughput: NonNeg  # units per second
+    energy_per_unit_j: Real | None  # net energy / units
+    gross_energy_per_unit_j: Real | None
     clean: bool = True
+    energy_uncertainty_j: NonNeg | None = None  # the window's sensor bound (J); the same for gross and net
 
 
 class Aggregate(_Model):
@@ -118,149 +166,185 @@ class Aggregate(_Model):
     mean_power_w: Stat
     duration_s: Stat
     flops_per_joule: Stat | None = None
+    # the sensors' bound relative to the energy, averaged over the repeats (0.002 = 0.2%): a systematic
+    # part that repeating does not average away, which the CI checks add to the CI's half-width
+    energy_uncertainty_relative: NonNeg | None = None  # of gross energy
+    net_energy_uncertainty_relative: NonNeg | None = None  # of net energy
+
+
+class Latency(_Model):
+    """Latency of one step of an inference workload, in seconds: percentiles over ``steps`` timed steps.
+
+    ``method`` says how the steps were timed: ``synchronized`` (a phase after the measured repeats in which
+    the device is synchronised after every step, outside the energy windows) or ``window`` (each occurrence
+    of a window of a measuring session, synchronised at both edges)."""
+
+    method: Literal["synchronized", "window"]
+    steps: Count
+    units_per_step: Count | None = None
+    p50_s: NonNeg | None
+    p90_s: NonNeg | None
+    p99_s: NonNeg | None
+    mean_s: NonNeg | None = None
+    min_s: NonNeg | None = None
+    max_s: NonNeg | None = None
+    window: Name | None = None  # the window the latency phase ran in (its energy is not in any figure)
 
 
 class WorkloadResult(_Model):
     """One workload's part of a run."""
 
-    workload: str
-    kind: str
+    workload: Name
+    kind: Name
     status: Status
-    reason: str | None = None
-    unit: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    settings: dict[str, Any] = Field(default_factory=dict)
+    reason: Text | None = None
+    unit: Name | None = None
+    params: Params = Field(default_factory=dict)  # type: ignore[assignment]
+    settings: Params = Field(default_factory=dict)  # type: ignore[assignment]
     optimizations: dict[str, Any] = Field(default_factory=dict)
-    units_per_step: int | None = None
-    flops_per_unit: float | None = None
-    parameters: int | None = None
-    memory_bytes: int | None = None
-    peak_memory_bytes: int | None = None
-    warmup: dict[str, Any] = Field(default_factory=dict)
-    repeats: list[Repeat] = Field(default_factory=list)
+    units_per_step: Count | None = None
+    flops_per_unit: NonNeg | None = None
+    parameters: Count | None = None
+    memory_bytes: Count | None = None
+    peak_memory_bytes: Count | None = None
+    warmup: Warmup = Field(default_factory=dict)  # type: ignore[assignment]
+    repeats: bounded_list(Repeat) = Field(default_factory=list)
     aggregate: Aggregate | None = None
-    issues: list[Issue] = Field(default_factory=list)
+    issues: bounded_list(Issue) = Field(default_factory=list)
+    latency: Latency | None = None  # inference workloads and session windows
+    source: dict[Name, Text] | None = None  # where a workload given as FILE.py:Class or module:Class came from
 
 
 class IdleBaseline(_Model):
-    window: str
-    duration_s: float
-    energy_j: float | None
-    power_w: float | None  # mean idle power
-    power_std_w: float | None = None  # spread of 1 s block means: stability of the baseline
+    window: Name
+    duration_s: NonNeg
+    energy_j: Real | None
+    power_w: Real | None  # mean idle power
+    power_std_w: NonNeg | None = None  # spread of 1 s block means: stability of the baseline
     clean: bool = True
 
 
 class QualityAspect(_Model):
-    aspect: str
-    level: int
-    reason: str
+    aspect: Name
+    level: Level
+    reason: Text
 
 
 class Quality(_Model):
     """Measurement quality level (L0-L3), the weakest aspect deciding."""
 
-    level: int
-    label: str
-    aspects: list[QualityAspect] = Field(default_factory=list)
+    level: Level
+    label: Name
+    aspects: bounded_list(QualityAspect, 64) = Field(default_factory=list)
 
 
 class ChannelInfo(_Model):
-    channel: str
-    sampler: str
-    capabilities: dict[str, Any]
-    describe: dict[str, Any] = Field(default_factory=dict)
+    channel: Name
+    sampler: Name
+    capabilities: Capabilities
+    describe: dict[str, Any] = Field(default_factory=dict)  # what the sampler said of itself, as it said it
 
 
 class Measurement(_Model):
     """How the energy was measured."""
 
-    sampler: str
-    channels: list[ChannelInfo]
-    rate_hz: float
-    achieved_rate_hz: float | None = None
-    interval_p50_s: float | None = None
-    interval_p99_s: float | None = None
-    samples: int = 0
-    gap_factor: float = 3.0
+    sampler: Name
+    channels: bounded_list(ChannelInfo, MAX_CHANNELS)
+    rate_hz: Positive
+    achieved_rate_hz: NonNeg | None = None
+    interval_p50_s: NonNeg | None = None
+    interval_p99_s: NonNeg | None = None
+    samples: Count = 0
+    gap_factor: Positive = 3.0
+    polling: Literal["stratified", "regular"] | None = None  # one read at a random instant of each period, or on a grid
+    polling_seed: Count | None = None
 
 
 class TraceRef(_Model):
-    path: str = Field(default=TRACE_FILE, pattern=r"^(trace\.[A-Za-z0-9_.-]+|missing)$")  # a file name, never a path
-    rows: int = 0
-    sha256: str | None = None
-    t0_ns: int | None = None
+    path: str = Field(default=TRACE_FILE, pattern=r"^(trace\.[A-Za-z0-9_.-]{1,100}|missing)$")  # a file name
+    rows: Count = 0
+    sha256: Hex64 | None = None
+    t0_ns: Ns | None = None
 
 
 class ValidityCheck(_Model):
     """One validity check of a finished run (in the manner of MLPerf's compliance checks)."""
 
-    check: str
+    check: Name
     ok: bool
-    detail: str
-    window: str | None = None
-    value: float | None = None
-    limit: float | None = None
+    detail: Text
+    window: Name | None = None
+    value: Real | None = None
+    limit: Real | None = None
+
+    @field_validator("value", "limit", mode="before")
+    @classmethod
+    def _unrepresentable_is_absent(cls, v: Any) -> Any:
+        """A figure a check derives from extreme inputs (a ratio to a near-zero power) may leave the range a
+        result holds; the verdict is in ``ok``, so such a figure is recorded as absent rather than refused."""
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not (-FIGURE_MAX <= v <= FIGURE_MAX):
+            return None
+        return v
 
 
 class NodeWindow(_Model):
     """One node's part of a distributed window (J). ``energy_j`` covers the node's devices the run
     used (it is in the window's ``energy_j``); ``unused_energy_j`` the node's other devices (not in it)."""
 
-    node: int
-    duration_s: float
-    energy_j: float | None
-    unused_energy_j: float | None = None
-    unused_channels: list[ChannelEnergy] = Field(default_factory=list)
+    node: Count
+    duration_s: NonNeg
+    energy_j: Real | None
+    unused_energy_j: Real | None = None
+    unused_channels: bounded_list(ChannelEnergy, MAX_CHANNELS) = Field(default_factory=list)
 
 
 class WindowBreakdown(_Model):
     """Per-node energy and per-rank work of one window of a distributed run."""
 
-    window: str
-    nodes: list[NodeWindow]
-    steps_by_rank: list[int] | None = None  # whole steps each global rank ran inside the window
-    units_by_rank: list[int] | None = None  # units of work each rank did (summed into the repeat's units)
+    window: Name
+    nodes: bounded_list(NodeWindow, MAX_CHANNELS)
+    steps_by_rank: bounded_list(Count, MAX_CHANNELS) | None = None  # whole steps each global rank ran
+    units_by_rank: bounded_list(Count, MAX_CHANNELS) | None = None  # units each rank did (summed into the repeat's)
 
 
 class RankInfo(_Model):
-    rank: int
-    local_rank: int
-    node: int
-    host: str
-    pid: int
-    device: dict[str, Any] = Field(default_factory=dict)
+    rank: Count
+    local_rank: Count
+    node: Count
+    host: Name
+    pid: Count
+    device: Device = Field(default_factory=dict)  # type: ignore[assignment]
 
 
 class NodeDevice(_Model):
     """A device of a node: used by some ranks, or idle beside the run (``used_by`` empty)."""
 
-    spec: str  # as the node's local rank 0 sees it
-    name: str | None = None
+    spec: Name  # as the node's local rank 0 sees it
+    name: Name | None = None
     identity: dict[str, Any] = Field(default_factory=dict)
-    used_by: list[int] = Field(default_factory=list)  # global ranks
-    channels: list[str] = Field(default_factory=list)  # channel names in that node's trace
-    note: str | None = None  # why it is not measured, if it is not
+    used_by: bounded_list(Count, MAX_CHANNELS) = Field(default_factory=list)  # global ranks
+    channels: bounded_list(Name, MAX_CHANNELS) = Field(default_factory=list)  # channel names in that node's trace
+    note: Text | None = None  # why it is not measured, if it is not
 
 
 class NodeInfo(_Model):
     """One node of a distributed run: its ranks, its devices, and where its trace is."""
 
-    node: int
-    host: str
-    leader: int  # the global rank that sampled this node's devices
-    ranks: list[int]
-    devices: list[NodeDevice] = Field(default_factory=list)
-    channels: list[ChannelInfo] = Field(default_factory=list)
+    node: Count
+    host: Name
+    leader: Count  # the global rank that sampled this node's devices
+    ranks: bounded_list(Count, MAX_CHANNELS)
+    devices: bounded_list(NodeDevice, MAX_CHANNELS) = Field(default_factory=list)
+    channels: bounded_list(ChannelInfo, MAX_CHANNELS) = Field(default_factory=list)
     trace: TraceRef | None = None  # trace.parquet (node 0) or trace.node-N.parquet
     trace_location: Literal["result_folder", "node_local", "missing"] = "result_folder"
-    trace_host_path: str | None = None  # absolute path on that node's host when not in the result folder
+    trace_host_path: Text | None = None  # absolute path on that node's host when not in the result folder
     provenance: dict[str, Any] = Field(default_factory=dict)
-    issues: list[Issue] = Field(default_factory=list)
+    issues: bounded_list(Issue) = Field(default_factory=list)
 
 
 class DistributedWorkload(_Model):
-    workload: str
+    workload: Name
     mode: Literal["ddp", "independent"]  # ddp: gradients all-reduced; independent: data-parallel, no exchange
     params_in_sync: bool | None = None  # after training, every rank held the same weights
 
@@ -270,65 +354,68 @@ class Distributed(_Model):
     top-level windows and repeats are whole-run figures: energy summed over the used devices of
     every node, units of work summed over every rank."""
 
-    launcher: str  # torchrun, slurm or env
-    backend: str  # nccl, gloo, ...
-    world_size: int
-    nnodes: int
-    ranks: list[RankInfo] = Field(default_factory=list)
-    nodes: list[NodeInfo] = Field(default_factory=list)
-    windows: list[WindowBreakdown] = Field(default_factory=list)
-    workloads: list[DistributedWorkload] = Field(default_factory=list)
-    failure: str | None = None
+    launcher: Name  # torchrun, slurm or env
+    backend: Name  # nccl, gloo, ...
+    world_size: Count
+    nnodes: Count
+    ranks: bounded_list(RankInfo, MAX_CHANNELS) = Field(default_factory=list)
+    nodes: bounded_list(NodeInfo, MAX_CHANNELS) = Field(default_factory=list)
+    windows: bounded_list(WindowBreakdown) = Field(default_factory=list)
+    workloads: bounded_list(DistributedWorkload) = Field(default_factory=list)
+    failure: Text | None = None
 
 
 class PhaseTime(_Model):
     """How long one phase of a run took, on the run's monotonic clock: ``phase`` is ``idle`` (the idle baseline),
-    ``setup``, ``warmup`` or ``repeats`` (the measured windows) of ``workload``, or ``finish`` (the trace
+    ``setup``, ``warmup``, ``repeats`` (the measured windows) or ``latency`` of ``workload``, or ``finish`` (the trace
     written as Parquet and the result assessed); ``start_s`` counts from the start of the run."""
 
-    phase: str
-    workload: str | None = None
-    start_s: float
-    duration_s: float
+    phase: Name
+    workload: Name | None = None
+    start_s: NonNeg
+    duration_s: NonNeg
 
 
 class Timing(_Model):
     """When the run started and finished (UTC, ISO 8601), its length (s) and each phase's."""
 
-    started_utc: str
-    finished_utc: str | None = None  # None while the run goes on (a provisional result)
-    duration_s: float | None = None
-    phases: list[PhaseTime] = Field(default_factory=list)
+    started_utc: Name
+    finished_utc: Name | None = None  # None while the run goes on (a provisional result)
+    duration_s: NonNeg | None = None
+    phases: bounded_list(PhaseTime) = Field(default_factory=list)
 
 
 class Integrity(_Model):
-    """SHA-256 over the canonical result (without this block) and the trace's digest."""
+    """The seal of a result (see :mod:`bench.result.integrity`): SHA-256 over the canonical result and, from
+    format 2 on, the list of every file of the folder it covers; an Ed25519 signature where signed."""
 
-    algorithm: str = "sha256"
-    digest: str
-    signature: str | None = None
-    public_key: str | None = None
+    algorithm: Name = "sha256"
+    digest: Name
+    format: Count | None = None  # absent: format 1 (content and traces, no file list)
+    files: bounded_list(Name, MAX_CHANNELS) | None = None
+    signature: Base64 | None = None
+    public_key: Base64 | None = None
 
 
 class Result(_Model):
-    schema_version: str = SCHEMA_VERSION
-    run_id: str
-    created_utc: str
+    schema_version: str = Field(default=SCHEMA_VERSION, pattern=r"^[0-9]{1,6}(\.[0-9]{1,6}){0,3}$")
+    run_id: RunId
+    created_utc: Name
     status: Status
-    reason: str | None = None
+    reason: Text | None = None
     harness: dict[str, Any]
     config: dict[str, Any]
     provenance: dict[str, Any]
-    device: dict[str, Any]
+    device: Device
     measurement: Measurement
     idle: IdleBaseline | None = None
-    workloads: list[WorkloadResult] = Field(default_factory=list)
-    windows: list[Window] = Field(default_factory=list)
-    issues: list[Issue] = Field(default_factory=list)
+    workloads: bounded_list(WorkloadResult, 10_000) = Field(default_factory=list)
+    windows: bounded_list(Window) = Field(default_factory=list)
+    issues: bounded_list(Issue) = Field(default_factory=list)
     quality: Quality | None = None
-    profile: dict[str, Any] | None = None
+    profile: ProfileRecord | None = None
     trace: TraceRef = Field(default_factory=TraceRef)
-    validity: list[ValidityCheck] | None = None
+    validity: bounded_list(ValidityCheck) | None = None
     distributed: Distributed | None = None  # multi-device / multi-node runs only
     timing: Timing | None = None  # results written before it was recorded have none
     integrity: Integrity | None = None

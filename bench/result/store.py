@@ -18,6 +18,7 @@ from bench.errors import ResultError
 from bench.result.integrity import Check, check_folder
 from bench.result.io import load_result
 from bench.result.model import RESULT_FILE, Result
+from bench.safetext import clean
 
 log = logging.getLogger(__name__)
 TRACE_NAMES = ("trace.parquet", "trace.arrows")
@@ -78,10 +79,11 @@ def find_result_folders(paths: Iterable[Path | str]) -> tuple[list[Path], list[t
 
 def folder_labels(folders: list[Path], run_ids: list[str | None]) -> list[str]:
     """Short labels for result folders (a ``result.json`` path counts as its folder): the folder's name, with its
-    parent's name where names collide, and the start of the run id where those collide too."""
+    parent's name where names collide, and the start of the run id where those collide too. A label is text
+    (:func:`bench.safetext.clean`): a folder name that is not UTF-8 shows its odd bytes as ``\xff``."""
     folders = [Path(f).parent if Path(f).name == RESULT_FILE else Path(f) for f in folders]
-    names = [f.name for f in folders]
-    labels = [name if names.count(name) == 1 else f"{f.parent.name}/{name}" for f, name in zip(folders, names)]
+    names = [clean(f.name) for f in folders]
+    labels = [name if names.count(name) == 1 else f"{clean(f.parent.name)}/{name}" for f, name in zip(folders, names)]
     return [f"{label}#{(run_id or '')[:8]}" if labels.count(label) > 1 else label
             for label, run_id in zip(labels, run_ids)]
 

@@ -9,6 +9,11 @@ Columns: ``t_ns`` (int64, monotonic ns), ``channel`` (string), ``energy_j`` (raw
 counter, J), ``power_w``, ``temperature_c``, ``clock_mhz``, ``power_limit_w``, ``utilization``
 (float64, null where the channel gives none). Schema metadata ``bench`` holds JSON: the channels'
 capabilities and the harness version.
+
+A trace from elsewhere is untrusted: it is read only if it is a regular file, its columns are exactly these
+types, it holds at most :data:`MAX_ROWS` rows (checked in the Parquet footer, or per message of a stream, before
+anything is decoded), each row group at most :data:`MAX_ROW_GROUP_BYTES` uncompressed, channel names at most
+:data:`MAX_CHANNEL_CHARS` characters, and no null time or channel. Anything else is one :class:`ResultError` line.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.errors import ResultError
+from bench.result import arrowstream
+from bench.result.files import open_regular, parse_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from bench.samplers.base import Reading
@@ -28,6 +35,14 @@ STREAM_FILE = "trace.arrows"
 PARQUET_FILE = "trace.parquet"
 FIELDS = ("energy_j", "power_w", "temperature_c", "clock_mhz", "power_limit_w", "utilization")
 ROW_GROUP_ROWS = 65536
+MAX_ROWS = 1 << 24  # 16.7 M samples: a day at 100 Hz on one channel is 8.6 M (docs/performance.md)
+MAX_FILE_BYTES = 2 << 30  # MAX_ROWS rows take ~1.2 GB as an uncompressed stream, a few hundred MB as Parquet
+MAX_ROW_GROUP_BYTES = 512 << 20
+MAX_FOOTER_BYTES = 64 << 20
+MAX_METADATA_BYTES = 1 << 20
+MAX_CHANNEL_CHARS = 256
+MAX_COLUMNS = 64
+BATCH_ROWS = 65536
 
 
 def _read_errors() -> tuple[type[BaseException], ...]:
@@ -154,63 +169,104 @@ def finalize(folder: Path) -> Path:
 
 
 def _stream_schema(path: Path):
-    import pyarrow as pa
+    for batch_or_schema in _stream(path, schema_only=True):
+        return batch_or_schema
+    return schema()
 
-    try:
-        with pa.OSFile(str(path), "rb") as fh:
-            return pa.ipc.open_stream(fh).schema
-    except _read_errors():
-        return schema()
+
+def _stream(path: Path, schema_only: bool = False) -> Iterator:
+    """The schema (``schema_only``) or the record batches of a stream file, each message checked before it is
+    decoded (:mod:`bench.result.arrowstream`); a truncated or damaged tail ends the stream quietly."""
+    with open_regular(path, MAX_FILE_BYTES, ResultError, "trace") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        sch, rows = None, 0
+        try:
+            for kind, n, message in arrowstream.messages(fh, size):
+                if sch is None:
+                    if kind != arrowstream.SCHEMA:
+                        raise ResultError(f"{path}: not a readable trace stream (no schema first)")
+                    try:
+                        sch = arrowstream.decode(message)
+                    except _read_errors() as exc:
+                        raise ResultError(f"{path}: not a readable trace stream ({_why(exc)})") from None
+                    _check_schema(path, sch)
+                    if schema_only:
+                        yield sch
+                        return
+                    continue
+                rows += n or 0
+                if rows > MAX_ROWS:
+                    raise ResultError(f"{path}: more than {MAX_ROWS:,} rows; refused")
+                try:
+                    batch = arrowstream.decode(message, sch)
+                except _read_errors():
+                    return  # damaged last batch: everything before it is intact
+                _check_batch(path, batch)
+                yield batch
+        except arrowstream.Refused as exc:
+            raise ResultError(f"{path}: not a bench trace stream: {exc}; refused") from None
+        if sch is None and size >= 8 and not schema_only:
+            raise ResultError(f"{path}: not a readable trace stream")
 
 
 def _stream_batches(path: Path) -> Iterator:
     """Record batches of a stream file, stopping quietly at a truncated tail (killed writer)."""
-    import pyarrow as pa
-
-    try:
-        fh = pa.OSFile(str(path), "rb")
-    except OSError as exc:
-        raise ResultError(f"{path}: cannot open trace ({_why(exc)})") from None
-    with fh:
-        try:
-            reader = pa.ipc.open_stream(fh)
-        except _read_errors() as exc:
-            if fh.size() < 8:
-                return  # killed before the schema was written: no rows
-            raise ResultError(f"{path}: not a readable trace stream ({_why(exc)})") from None
-        while True:
-            try:
-                yield reader.read_next_batch()
-            except StopIteration:
-                return
-            except _read_errors():
-                return  # truncated or damaged last batch: everything before it is intact
+    yield from _stream(path)
 
 
 def trace_path(folder: Path) -> Path:
     """The trace file of a run folder: the finished Parquet file, else the in-progress stream."""
     folder = Path(folder)
     for name in (PARQUET_FILE, STREAM_FILE):
-        if (folder / name).is_file():
+        if os.path.lexists(folder / name):
             return folder / name
     raise ResultError(f"{folder}: no trace ({PARQUET_FILE} or {STREAM_FILE})")
 
 
-def iter_batches(path: Path, columns: list[str] | None = None) -> Iterator:
-    """Record batches of a trace file (Parquet or stream), with bounded memory."""
+def _parquet(path: Path, fh: Any) -> Any:
+    """The checked :class:`pyarrow.parquet.ParquetFile` of an open trace: footer size, rows, row groups and
+    schema within the limits before any column is decoded."""
     import pyarrow.parquet as pq
 
+    size = os.fstat(fh.fileno()).st_size
+    if size >= 12:
+        fh.seek(size - 8)
+        tail = fh.read(8)
+        footer = int.from_bytes(tail[:4], "little")
+        if tail[4:] == b"PAR1" and footer > MAX_FOOTER_BYTES:
+            raise ResultError(f"{path}: a Parquet footer of {footer:,} bytes; refused")
+        fh.seek(0)
+    try:
+        pf = pq.ParquetFile(fh, read_dictionary=["channel"])
+        meta = pf.metadata
+        sch = pf.schema_arrow
+    except _read_errors() as exc:
+        raise ResultError(f"{path}: not a readable Parquet trace ({_why(exc)})") from None
+    if meta.num_rows > MAX_ROWS:
+        raise ResultError(f"{path}: {meta.num_rows:,} rows, more than the {MAX_ROWS:,} allowed; refused")
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        if group.total_byte_size > MAX_ROW_GROUP_BYTES or group.num_rows > MAX_ROWS:
+            raise ResultError(f"{path}: row group {i} is {group.total_byte_size:,} bytes uncompressed "
+                              f"(at most {MAX_ROW_GROUP_BYTES:,}); refused")
+    _check_schema(path, sch)
+    return pf
+
+
+def iter_batches(path: Path, columns: list[str] | None = None) -> Iterator:
+    """Record batches of a trace file (Parquet or stream), with bounded memory, each checked (no null time or
+    channel, channel names of bounded length); at most :data:`MAX_ROWS` rows in all."""
     path = Path(path)
     if path.is_dir():
         path = trace_path(path)
-    if path.suffix == ".parquet":
-        try:
-            pf = pq.ParquetFile(str(path))
-            names = pf.schema_arrow.names
-        except _read_errors() as exc:
-            raise ResultError(f"{path}: not a readable Parquet trace ({_why(exc)})") from None
-        _check_columns(path, names)
-        batches = pf.iter_batches(columns=columns)
+    if path.suffix != ".parquet":
+        for batch in _stream(path):
+            yield batch.select(columns) if columns else batch
+        return
+    with open_regular(path, MAX_FILE_BYTES, ResultError, "trace") as fh:
+        pf = _parquet(path, fh)
+        batches = pf.iter_batches(batch_size=BATCH_ROWS, columns=columns)
+        rows = 0
         while True:
             try:
                 batch = next(batches)
@@ -218,17 +274,50 @@ def iter_batches(path: Path, columns: list[str] | None = None) -> Iterator:
                 return
             except _read_errors() as exc:
                 raise ResultError(f"{path}: damaged Parquet trace ({_why(exc)})") from None
-            yield batch
-        return
-    for batch in _stream_batches(path):
-        _check_columns(path, batch.schema.names)
-        yield batch.select(columns) if columns else batch
+            rows += batch.num_rows
+            if rows > MAX_ROWS:
+                raise ResultError(f"{path}: more than {MAX_ROWS:,} rows; refused")
+            yield _check_batch(path, batch)
 
 
-def _check_columns(path: Path, names: list[str]) -> None:
-    missing = {"t_ns", "channel"} - set(names)
+def _check_schema(path: Path, sch: Any) -> None:
+    """The columns a trace must have, with exactly their types (a reader never meets a string for a number)."""
+    import pyarrow as pa
+
+    try:
+        names = sch.names
+    except ValueError:  # a column name that is not UTF-8
+        raise ResultError(f"{path}: not a bench trace (a column name is not UTF-8)") from None
+    if len(names) > MAX_COLUMNS or len(set(names)) != len(names):
+        raise ResultError(f"{path}: not a bench trace ({len(names)} columns, some repeated or too many)")
+    missing = {"t_ns", "channel", *FIELDS} - set(names)
     if missing:
         raise ResultError(f"{path}: not a bench trace (missing columns {', '.join(sorted(missing))})")
+    wanted = {"t_ns": (pa.int64(),), "channel": (pa.string(), pa.dictionary(pa.int32(), pa.string())),
+              **{f: (pa.float64(),) for f in FIELDS}}
+    for name, types in wanted.items():
+        if sch.field(name).type not in types:
+            raise ResultError(f"{path}: column {name} is {sch.field(name).type}, not {types[0]}")
+
+
+def _check_batch(path: Path, batch: Any) -> Any:
+    """A batch with no null time or channel and short channel names; channel as plain strings."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = batch.schema.names
+    for name in ("t_ns", "channel"):
+        if name in names and batch.column(name).null_count:
+            raise ResultError(f"{path}: column {name} has missing values")
+    if "channel" in names:
+        col = batch.column("channel")
+        values = col.dictionary if isinstance(col, pa.DictionaryArray) else col
+        longest = pc.max(pc.utf8_length(values)).as_py() if len(values) else 0
+        if longest and longest > MAX_CHANNEL_CHARS:
+            raise ResultError(f"{path}: a channel name of {longest:,} characters (at most {MAX_CHANNEL_CHARS})")
+        if isinstance(col, pa.DictionaryArray):
+            batch = batch.set_column(names.index("channel"), "channel", col.cast(pa.string()))
+    return batch
 
 
 def read_trace(path: Path, columns: list[str] | None = None):
@@ -242,19 +331,17 @@ def read_trace(path: Path, columns: list[str] | None = None):
 
 
 def trace_metadata(path: Path) -> dict[str, Any]:
-    """The JSON metadata the meter stored in the trace's schema (channel capabilities, ...)."""
-    import pyarrow.parquet as pq
-
+    """The JSON metadata the meter stored in the trace's schema (channel capabilities, ...), strictly parsed."""
     path = Path(path)
     if path.is_dir():
         path = trace_path(path)
-    try:
-        sch = pq.read_schema(str(path)) if path.suffix == ".parquet" else _stream_schema(path)
-    except _read_errors() as exc:
-        raise ResultError(f"{path}: unreadable trace ({_why(exc)})") from None
+    if path.suffix == ".parquet":
+        with open_regular(path, MAX_FILE_BYTES, ResultError, "trace") as fh:
+            sch = _parquet(path, fh).schema_arrow
+    else:
+        sch = _stream_schema(path)
     raw = (sch.metadata or {}).get(b"bench", b"{}")
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ResultError(f"{path}: malformed trace metadata") from None
+    if len(raw) > MAX_METADATA_BYTES:
+        raise ResultError(f"{path}: trace metadata of {len(raw):,} bytes; refused")
+    data = parse_json(raw, f"{path} (metadata)", ResultError)
     return data if isinstance(data, dict) else {}

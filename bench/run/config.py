@@ -21,17 +21,21 @@ from bench.errors import UsageError
 from bench.meter.meter import MAX_RATE_HZ
 from bench.workload import WorkloadParams
 
+LATENCY_MAX_DEFAULT_S = 5.0  # the latency phase lasts --duration by default, at most this long
+
 # field -> the command-line option that sets it (for error messages)
 OPTIONS = {
     "device": "--device", "workloads": "--workload", "suite": "--suite", "sampler": "--sampler",
     "sampler_options": "--sampler-option", "rate_hz": "--rate", "idle_s": "--idle", "warmup_min_s": "--warmup-min",
     "warmup_max_s": "--warmup-max", "warmup_tolerance": "--warmup-tolerance", "repeats": "--repeats",
     "duration_s": "--duration", "out": "--out", "name": "--name", "gap_factor": "--gap-factor",
-    "read_timeout_s": "--read-timeout",
+    "read_timeout_s": "--read-timeout", "latency_s": "--latency",
 }
+MAX_PHASE_S = 86_400.0  # an idle baseline, a warm-up or one measured window: at most a day
+MAX_REPEATS = 10_000
 # what a result records of its configuration (the output folder and timeouts are not part of the method)
 RECORDED = ("device", "suite", "workloads", "sampler", "sampler_options", "rate_hz", "idle_s", "warmup_min_s",
-            "warmup_max_s", "warmup_tolerance", "repeats", "duration_s", "gap_factor")
+            "warmup_max_s", "warmup_tolerance", "repeats", "duration_s", "gap_factor", "latency_s", "session")
 
 
 class RunConfig(BaseModel):
@@ -43,22 +47,26 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
-    device: str = "cpu"
+    device: str = Field("cpu", max_length=256)
     workloads: list[tuple[str, WorkloadParams]] = Field(default_factory=list)
     suite: str | None = None
     sampler: str | None = None
     sampler_options: dict[str, Any] = Field(default_factory=dict)
     rate_hz: float = Field(10.0, gt=0, le=MAX_RATE_HZ, allow_inf_nan=False)
-    idle_s: float = Field(10.0, ge=0, allow_inf_nan=False)
-    warmup_min_s: float = Field(2.0, ge=0, allow_inf_nan=False)
-    warmup_max_s: float = Field(60.0, ge=0, allow_inf_nan=False)
+    idle_s: float = Field(10.0, ge=0, le=MAX_PHASE_S, allow_inf_nan=False)
+    warmup_min_s: float = Field(2.0, ge=0, le=MAX_PHASE_S, allow_inf_nan=False)
+    warmup_max_s: float = Field(60.0, ge=0, le=MAX_PHASE_S, allow_inf_nan=False)
     warmup_tolerance: float = Field(0.03, gt=0, lt=1, allow_inf_nan=False)
-    repeats: int = Field(3, ge=1)
-    duration_s: float = Field(10.0, gt=0, allow_inf_nan=False)
+    repeats: int = Field(3, ge=1, le=MAX_REPEATS)
+    duration_s: float = Field(10.0, gt=0, le=MAX_PHASE_S, allow_inf_nan=False)
     out: Path = Path("results")
-    name: str | None = None
-    gap_factor: float = Field(3.0, gt=1, allow_inf_nan=False)
-    read_timeout_s: float = Field(10.0, ge=0.1, allow_inf_nan=False)
+    name: str | None = Field(None, max_length=200)
+    gap_factor: float = Field(3.0, gt=1, le=1e6, allow_inf_nan=False)
+    read_timeout_s: float = Field(10.0, ge=0.1, le=3600, allow_inf_nan=False)
+    # seconds of the synchronised latency phase after an inference workload's repeats (None: --duration, at
+    # most LATENCY_MAX_DEFAULT_S; 0 skips it)
+    latency_s: float | None = Field(None, ge=0, le=86400, allow_inf_nan=False)
+    session: bool = False  # a measuring session of the Python API: windows of the caller's code, no workload
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -68,8 +76,10 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "RunConfig":
-        if not self.workloads:
+        if not self.workloads and not self.session:
             raise ValueError("no workload to run")
+        if self.workloads and self.session:
+            raise ValueError("a measuring session runs no workload")
         if not self.device.strip():
             raise ValueError("--device is empty; give a device such as cpu or cuda:0")
         if self.warmup_max_s < self.warmup_min_s:  # the maximum never cuts the minimum short
@@ -101,8 +111,17 @@ class RunConfig(BaseModel):
 
     @property
     def label(self) -> str:
-        """What the run measures, for its folder name: the suite, else the first workload."""
-        return self.suite or self.workloads[0][0]
+        """What the run measures, for its folder name: the suite, else the first workload (a session: "session")."""
+        if self.session:
+            return "session"
+        return self.suite or self.workloads[0][0].rpartition(":")[2]
+
+    @property
+    def latency_phase_s(self) -> float:
+        """Seconds of the latency phase of each inference workload (0: none)."""
+        if self.latency_s is not None:
+            return self.latency_s
+        return min(self.duration_s, LATENCY_MAX_DEFAULT_S)
 
 
 def config_error(exc: ValidationError) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from bench.devices import Device, open_device
 from bench.result.model import Result, Window
 from bench.run.folder import make_run_folder
-from bench.run.workloads import make_workload
+from bench.run.workloads import make_workload, workload_label
 from bench.samplers.base import Sampler
 from bench.samplers.select import check_rate, select_samplers
 from bench.workload import Workload
@@ -84,7 +84,7 @@ class LocalCoordinator:
     def open(self, run: "Runner") -> RunSetup:
         cfg = run.cfg
         device = open_device(cfg.device)
-        workloads = [(name, make_workload(name, params, device)) for name, params in cfg.workloads]
+        workloads = [(workload_label(name), make_workload(name, params, device)) for name, params in cfg.workloads]
         options = dict(cfg.sampler_options)
         if run.clock.simulated:
             options.setdefault("clock", run.clock)
@@ -106,16 +106,13 @@ class LocalCoordinator:
         return seconds
 
     def window(self, run: "Runner", name: str, body: Callable[[], T]) -> tuple[Window, T]:
-        run.edge_ready(name)
-        run.meter.open_window(name)
+        run.begin_window(name)
         try:
             out = body()
-            run.setup.device.synchronize()
-        finally:
-            window = run.close_window(name)
-        run.meter.check()
-        assert window is not None
-        return window, out
+        except BaseException:
+            run.end_window(name, sync=False, check=False)
+            raise
+        return run.end_window(name), out
 
     def steps(self, run: "Runner", workload: Any, seconds: float, interruptible: bool) -> tuple[int, bool]:
         """A measured window runs to its end after a first signal (the result keeps it); warm-up

@@ -25,7 +25,7 @@ from typing import Any
 from bench.analysis.figures import aggregate, repeat_figures
 from bench.analysis.stats import summarize
 from bench.clock import Clock, MonotonicClock
-from bench.errors import SamplerError, StorageError
+from bench.errors import PluginError, SamplerError, StorageError
 from bench.guarded import guarded_call
 from bench.meter.meter import Meter, WindowMeter
 from bench.result import trace as trace_mod
@@ -34,8 +34,10 @@ from bench.result.model import (
     ChannelInfo,
     IdleBaseline,
     Issue,
+    Latency,
     Measurement,
     PhaseTime,
+    Repeat,
     Result,
     Timing,
     TraceRef,
@@ -46,7 +48,9 @@ from bench.run.assess import assess
 from bench.run.config import RunConfig
 from bench.run.coordinator import Coordinator, LocalCoordinator, RunSetup
 from bench.run.folder import rescue_result
+from bench.run.latency import latency_phase
 from bench.run.provenance import host_provenance
+from bench.run.workloads import workload_source
 from bench.version import __version__
 from bench.workload import Workload
 
@@ -69,6 +73,17 @@ def _no_progress(phase: str, done: float, total: float, message: str) -> None:
 def utc_now() -> str:
     """The wall-clock time now, UTC, ISO 8601 to the millisecond."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+def _recordable(sampler: Any) -> None:
+    """Refuse, before anything is written, a sampler whose channel or capabilities a result cannot hold (the
+    result model bounds them: a plugin's ``energy_tolerance`` of 7 or a 10,000-character channel name)."""
+    from pydantic import ValidationError
+
+    try:
+        ChannelInfo(channel=sampler.channel, sampler=sampler.name, capabilities=sampler.capabilities.to_dict())
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise PluginError(f"sampler {sampler.name}: {where}: {first.get('msg')}") from None
 
 
 class Runner:
@@ -100,7 +115,10 @@ class Runner:
     def prepare(self) -> RunSetup:
         """Resolve device, workloads and samplers; every user mistake is raised here."""
         if self.setup is None:
-            self.setup = self.coordinator.open(self)
+            setup = self.coordinator.open(self)
+            for sampler in setup.samplers:
+                _recordable(sampler)
+            self.setup = setup
         return self.setup
 
     # --- the run -----------------------------------------------------------------------------
@@ -108,26 +126,19 @@ class Runner:
     def run(self) -> tuple[Path | None, Result]:
         """Measure everything; return the run folder and the sealed result."""
         setup = self.prepare()
-        self.folder = self.coordinator.make_folder(self)
-        self.result = self._skeleton(setup)
-        self.coordinator.describe(self, self.result)
-        self._save()
-        self.meter = self.coordinator.make_meter(self, self._build_meter)
-        status, reason = "complete", None
+        self.open_run()
+        assert self.result is not None and self.meter is not None
+        # nothing is "complete" until every workload has run and is in the result
+        status, reason = "failed", "the run stopped before it measured anything"
         try:
             self.meter.start()
-            self._idle()
+            self.measure_idle()
             for name, wl in setup.workloads:
                 if self.stop_event.is_set():
                     break
                 self._workload(name, wl)
                 self._checkpoint()
-            statuses = {w.status for w in self.result.workloads}
-            if self.stop_event.is_set():
-                status, reason = "interrupted", "stopped by a signal; finished the current window"
-            elif statuses - {"complete"}:
-                status = "failed" if statuses == {"failed"} else "incomplete"
-                reason = "; ".join(f"{w.workload}: {w.reason}" for w in self.result.workloads if w.reason)
+            status, reason = self._verdict(len(setup.workloads))
         except SamplerError as exc:
             status, reason = "incomplete", f"sensor failed: {exc}"
         except StorageError as exc:
@@ -135,9 +146,38 @@ class Runner:
         except KeyboardInterrupt:
             status, reason = "interrupted", "stopped at once by a second signal"
             raise
+        except Exception as exc:  # a bug: the result says so (never "complete") and the traceback goes on
+            status, reason = "failed", f"stopped by an internal error: {type(exc).__name__}: {exc}"[:300]
+            raise
         finally:
-            self._finish(status, reason)
+            self.finish(status, reason)
         return self.folder, self.result
+
+    def open_run(self) -> Path | None:
+        """Make the run folder, write the provisional result and build the meter (not started yet); returns
+        the folder. :meth:`run` calls it; so does a measuring session of the Python API."""
+        setup = self.prepare()
+        self.folder = self.coordinator.make_folder(self)
+        self.result = self._skeleton(setup)
+        self.coordinator.describe(self, self.result)
+        self._save()
+        self.meter = self.coordinator.make_meter(self, self._build_meter)
+        return self.folder
+
+    def _verdict(self, planned: int) -> tuple[str, str | None]:
+        """The run's status once its workloads are done: complete only if every planned workload is in the
+        result and complete."""
+        assert self.result is not None
+        done = self.result.workloads
+        statuses = {w.status for w in done}
+        if self.stop_event.is_set():
+            return "interrupted", "stopped by a signal; finished the current window"
+        if statuses - {"complete"}:
+            status = "failed" if statuses == {"failed"} and len(done) == planned else "incomplete"
+            return status, "; ".join(f"{w.workload}: {w.reason}" for w in done if w.reason)
+        if len(done) != planned:
+            return "incomplete", f"{len(done)} of {planned} workloads in the result"
+        return "complete", None
 
     def _skeleton(self, setup: RunSetup) -> Result:
         channels = [ChannelInfo(channel=s.channel, sampler=s.name, capabilities=s.capabilities.to_dict(),
@@ -205,6 +245,61 @@ class Runner:
         """Measure ``body`` as window ``name`` (through the coordinator)."""
         return self.coordinator.window(self, name, body)
 
+    def begin_window(self, name: str, sync: bool = True) -> None:
+        """Open window ``name`` in this process: the meter is healthy, the device has finished its queued work
+        (``sync``), then an edge read. Windows may nest and overlap; names must differ while open."""
+        assert self.meter is not None
+        if sync:
+            self.edge_ready(name)
+        else:
+            self.meter.check()
+            self._edge_health(name)
+        self.meter.open_window(name)
+
+    def end_window(self, name: str, sync: bool = True, check: bool = True) -> Window:
+        """Close window ``name`` in this process: the device's queued work finishes inside it (``sync``), an
+        edge read, the samplers' health noted; ``check`` raises a sensor failure seen meanwhile."""
+        assert self.meter is not None and self.setup is not None
+        try:
+            if sync:
+                self.setup.device.synchronize()
+        finally:
+            window = self.close_window(name)
+        if check:
+            self.meter.check()
+        assert window is not None
+        return window
+
+    def add_repeat(self, wr: WorkloadResult, window: Window, units: int, steps: int,
+                   checkpoint: bool = True) -> Repeat:
+        """Record ``window`` as the next repeat of ``wr`` (``units`` of work in ``steps`` steps): gross, idle and
+        net energy against the run's idle baseline, then (``checkpoint``) a rewrite of the provisional result."""
+        assert self.result is not None
+        self.windows.append(window)
+        idle_w = self.result.idle.power_w if self.result.idle else None
+        rep = repeat_figures(len(wr.repeats) + 1, window, units, steps, idle_w)
+        wr.repeats.append(rep)
+        if checkpoint:
+            self._checkpoint()
+        return rep
+
+    def checkpoint(self) -> None:
+        """Rewrite the provisional result with everything measured so far (a killed process keeps it)."""
+        self._checkpoint()
+
+    def snapshot(self) -> Result:
+        """A copy of the result as it stands, with the windows, issues and sampling figures so far (what the
+        quality assessment needs mid-run)."""
+        assert self.result is not None
+        res = self.result.model_copy(deep=True)
+        res.windows, res.issues = list(self.windows), list(self.issues)
+        if self.meter is not None:
+            stats = self.meter.stats()
+            res.measurement.samples, res.measurement.achieved_rate_hz = stats["samples"], stats["achieved_rate_hz"]
+            res.measurement.interval_p50_s = stats["interval_p50_s"]
+            res.measurement.interval_p99_s = stats["interval_p99_s"]
+        return res
+
     def _edge_health(self, opening: str | None = None) -> None:
         """Ask every sampler's ``health()`` at a window edge: each item becomes a run-level issue once (tagged with
         the first window it spoiled), and every item not scoped to the run spoils the windows open now."""
@@ -252,7 +347,8 @@ class Runner:
 
     # --- phases ------------------------------------------------------------------------------
 
-    def _idle(self) -> None:
+    def measure_idle(self) -> None:
+        """Measure the idle baseline (``cfg.idle_s`` seconds in 1 s blocks) that net energies subtract."""
         cfg = self.cfg
         assert self.result is not None
         if cfg.idle_s <= 0:
@@ -286,7 +382,7 @@ class Runner:
         assert self.result is not None and self.setup is not None
         device = self.setup.device
         wr = WorkloadResult(workload=name, kind=wl.kind, status="running", unit=wl.unit,
-                            params=wl.params.to_dict(), settings=dict(wl.settings))
+                            params=wl.params.to_dict(), settings=dict(wl.settings), source=workload_source(wl))
         self.result.workloads.append(wr)  # in the provisional result from the start
         try:
             self.progress("setup", 0, 1, name)
@@ -300,17 +396,17 @@ class Runner:
             with self._phase("warmup", name):
                 wr.warmup = self._warmup(name, wl)
             self._checkpoint()
-            idle_w = self.result.idle.power_w if self.result.idle else None
             with self._phase("repeats", name):
                 for r in range(1, cfg.repeats + 1):
                     if self.stop_event.is_set():
                         break
                     self.progress("repeat", r - 1, cfg.repeats, name)
                     window, (steps, _) = self.window(f"{name}/repeat.{r}", lambda: self._steps(wl, cfg.duration_s))
-                    self.windows.append(window)
-                    wr.repeats.append(repeat_figures(r, window, steps * info.units_per_step, steps, idle_w))
-                    self._checkpoint()
+                    self.add_repeat(wr, window, steps * info.units_per_step, steps)
                     self.progress("repeat", r, cfg.repeats, name)
+            if wl.kind == "inference" and not self.stop_event.is_set() and cfg.latency_phase_s > 0:
+                with self._phase("latency", name):
+                    wr.latency = self.measure_latency(name, wl, info.units_per_step)
             wr.peak_memory_bytes = device.memory_stats().get("peak_bytes")
             wr.aggregate = aggregate(wr.repeats, info.flops_per_unit)
             wr.status = "complete" if len(wr.repeats) == cfg.repeats else "interrupted"
@@ -334,6 +430,10 @@ class Runner:
             finally:
                 device.empty_cache()
         return wr
+
+    def measure_latency(self, name: str, wl: Workload, units_per_step: int) -> Latency | None:
+        """The latency phase of an inference workload (:func:`bench.run.latency.latency_phase`)."""
+        return latency_phase(self, name, wl, units_per_step)
 
     def _warmup(self, name: str, wl: Workload) -> dict[str, Any]:
         """Run 1 s blocks until two in a row agree on mean power within the tolerance."""
@@ -374,7 +474,8 @@ class Runner:
 
     # --- the end -----------------------------------------------------------------------------
 
-    def _finish(self, status: str, reason: str | None) -> None:
+    def finish(self, status: str, reason: str | None) -> None:
+        """End the run with ``status``: the coordinator concludes, and the process that writes the result seals it."""
         status, reason = self.coordinator.conclude(self, status, reason)
         if self.coordinator.writes_result:
             self.seal(status, reason)
@@ -413,6 +514,7 @@ class Runner:
         m = res.measurement
         m.samples, m.achieved_rate_hz = stats["samples"], stats["achieved_rate_hz"]
         m.interval_p50_s, m.interval_p99_s = stats["interval_p50_s"], stats["interval_p99_s"]
+        m.polling, m.polling_seed = stats.get("polling"), stats.get("polling_seed")
         res.trace = TraceRef(rows=self.meter.writer.rows if self.meter.writer else 0, t0_ns=self.meter.t0_ns)
         try:
             trace_mod.finalize(self.folder)

@@ -69,7 +69,10 @@ class Scope(str, enum.Enum):
 class Capabilities:
     """What a channel can do; the meter and the quality level read this, and the conformance kit checks it.
 
-    ``update_period_s`` is how often the hardware refreshes the figure: polling faster only repeats it.
+    ``update_period_s`` is how often the hardware refreshes the figure: polling faster only repeats it
+    (the counter's period on a channel with one). ``power_update_period_s`` is how often its power
+    refreshes where that differs (0: the same as ``update_period_s``); the meter locates the actual
+    refresh instants from the readings, so both are nominal values.
     ``energy_tolerance`` is the relative difference allowed between the energy counter and integrated
     power over a window of a few seconds. ``counter_wrap_j`` is the counter's modulus where it wraps
     (RAPL ``max_energy_range_uj``), else None. ``calibrated`` marks an external calibrated meter (L3).
@@ -87,10 +90,16 @@ class Capabilities:
     counter_wrap_j: float | None = None
     calibrated: bool = False
     measured: bool = True
+    power_update_period_s: float = 0.0
 
     @property
     def estimated(self) -> bool:
         return self.power is PowerKind.ESTIMATED
+
+    @property
+    def power_refresh_s(self) -> float:
+        """How often the power figure refreshes (s)."""
+        return self.power_update_period_s or self.update_period_s
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +113,7 @@ class Capabilities:
             "counter_wrap_j": self.counter_wrap_j,
             "calibrated": self.calibrated,
             "measured": self.measured,
+            "power_update_period_s": self.power_update_period_s,
         }
 
 

@@ -41,6 +41,7 @@ POWER_UPDATE_S = 0.1  # power refreshes about every 100 ms
 AVERAGE_WINDOW_S = 1.0  # nvmlDeviceGetPowerUsage's moving average on Ampere+ (except GA100)
 EXTRAS_PERIOD_S = 0.5  # temperature, SM clock and power limit are read at most this often
 MAX_RATE_HZ = 100.0  # faster polling only repeats values
+POWER_CHOICES = ("auto", "instant", "usage")  # the ``power`` option: which power figure the channel reads
 ENERGY_TOLERANCE = 0.05
 _GA100 = re.compile(r"\bA(100|800|30)X?\b")  # GA100 boards: PowerUsage is not averaged there
 _ARCH_AMPERE, _ARCH_UNKNOWN = 7, 0xFFFFFFFF
@@ -228,18 +229,26 @@ class NvmlSampler(Sampler):
     @classmethod
     def open(cls, device: str, identity: dict[str, Any] | None = None, clock: Clock | None = None,
              **options: Any) -> list[Sampler]:
-        """Open ``device`` (``cuda:N``); ``identity`` is ``Device.identity()`` (uuid, pci_bus_id)."""
+        """Open ``device`` (``cuda:N``); ``identity`` is ``Device.identity()`` (uuid, pci_bus_id).
+
+        Option ``power``: ``auto`` (the instant field where the GPU has it, else ``nvmlDeviceGetPowerUsage``),
+        ``instant`` (the instant field or fail) or ``usage`` (``nvmlDeviceGetPowerUsage``, averaged on most GPUs).
+        """
         index = _cuda_index(device)
+        power = str(options.get("power") or "auto").lower()
+        if power not in POWER_CHOICES:
+            raise SamplerUnavailable(f"nvml option power={power!r}: choose one of {', '.join(POWER_CHOICES)}")
         nv = _nvml()
         _call(nv, "init", "nvmlInit")
         try:
             handle, mapping = resolve_handle(nv, index, identity or {})
-            return [cls(nv, handle, f"cuda:{index}", mapping, clock or MonotonicClock())]
+            return [cls(nv, handle, f"cuda:{index}", mapping, clock or MonotonicClock(), power)]
         except BaseException:
             _shutdown_quietly(nv)
             raise
 
-    def __init__(self, nv: Any, handle: Any, channel: str, mapping: Mapping, clock: Clock) -> None:
+    def __init__(self, nv: Any, handle: Any, channel: str, mapping: Mapping, clock: Clock,
+                 power: str = "auto") -> None:
         self._nv, self._handle, self.channel, self._mapping, self._clock = nv, handle, channel, mapping, clock
         self._lock = threading.Lock()
         self._closed = False
@@ -249,7 +258,7 @@ class NvmlSampler(Sampler):
         gpu_name = str(self._q("name", "nvmlDeviceGetName"))
         arch = self._optional("nvmlDeviceGetArchitecture", default=_ARCH_UNKNOWN)
         self._has_counter = self._probe_counter()
-        self._power_source = self._probe_power(arch, gpu_name)
+        self._power_source = self._probe_power(arch, gpu_name, power)
         if not self._has_counter and self._power_source == "none":
             raise SamplerNotSupported(f"{gpu_name} ({channel}) gives neither an energy counter nor power")
         averaged = self._power_source == "power_usage_averaged"
@@ -259,7 +268,8 @@ class NvmlSampler(Sampler):
             energy_counter=self._has_counter, power=power, scope=Scope.GPU,
             update_period_s=ENERGY_UPDATE_S if self._has_counter else POWER_UPDATE_S,
             power_average_window_s=AVERAGE_WINDOW_S if averaged else 0.0,
-            max_rate_hz=MAX_RATE_HZ, energy_tolerance=ENERGY_TOLERANCE)
+            max_rate_hz=MAX_RATE_HZ, energy_tolerance=ENERGY_TOLERANCE,
+            power_update_period_s=POWER_UPDATE_S if power is not PowerKind.NONE else 0.0)
         self._info = self._provenance(gpu_name, arch)
         if mapping.assumed:
             log.warning("%s: %s", channel, mapping.note)
@@ -278,10 +288,10 @@ class NvmlSampler(Sampler):
     def _probe_counter(self) -> bool:
         return self._optional("nvmlDeviceGetTotalEnergyConsumption") is not None
 
-    def _probe_power(self, arch: int, gpu_name: str) -> str:
+    def _probe_power(self, arch: int, gpu_name: str, choice: str = "auto") -> str:
         nv = self._nv
         field_id = getattr(nv, "NVML_FI_DEV_POWER_INSTANT", None)
-        if field_id is not None:
+        if field_id is not None and choice != "usage":
             self._power_field = (field_id, getattr(nv, "NVML_POWER_SCOPE_GPU", 0))
             try:
                 value = nv.nvmlDeviceGetFieldValues(self._handle, [self._power_field])[0]
@@ -291,6 +301,8 @@ class NvmlSampler(Sampler):
                 if not _is(nv, exc, "NVMLError_NotSupported", "NVMLError_FunctionNotFound",
                            "NVMLError_InvalidArgument"):
                     raise translate(nv, exc, "instant power field") from exc
+        if choice == "instant":
+            raise SamplerNotSupported(f"{gpu_name} ({self.channel}) has no instant-power field (power=instant)")
         if self._optional("nvmlDeviceGetPowerUsage") is None:
             return "none"
         return "power_usage_averaged" if _averages(arch, gpu_name) else "power_usage_instant"

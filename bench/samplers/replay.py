@@ -13,7 +13,9 @@ so a 24-hour trace replays in bounded memory.
 
 Options: ``trace`` (path, required), ``channel`` (default: the first in the file), ``clock``
 (default monotonic), ``loop`` (restart at the end instead of failing), ``power_only`` (hide the
-counter so the meter must integrate power).
+counter so the meter must integrate power), ``hold`` (each recorded value holds until the next one, as
+a sensor read faster than it refreshes shows it: for traces recorded from real sensors, whose steps
+interpolation would smear).
 """
 
 from __future__ import annotations
@@ -37,8 +39,21 @@ from bench.samplers.base import (
 )
 
 
-def _caps_from_meta(meta: dict[str, Any], power_only: bool) -> Capabilities:
-    """The recorded channel's capabilities, as a replay: never calibrated, never a live measurement."""
+def _caps_from_meta(meta: Any, power_only: bool) -> Capabilities:
+    """The channel's capabilities as the trace recorded them, checked like a result's
+    (:class:`bench.result.bounds.Capabilities`: the trace may come from anywhere), as a replay: never calibrated,
+    never a live measurement, and no counter unless the trace recorded one."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from bench.result.bounds import Capabilities as RecordedCapabilities
+    from bench.result.files import field_path
+
+    try:
+        meta = TypeAdapter(RecordedCapabilities).validate_python(meta if meta is not None else {}, strict=True)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise SamplerUnavailable(f"trace metadata: channel capabilities: field {field_path(first['loc'])}: "
+                                 f"{first['msg']}") from None
     has_counter = bool(meta.get("energy_counter", False)) and not power_only
     power = PowerKind(meta.get("power", PowerKind.INSTANT.value))
     if power is PowerKind.NONE and power_only:
@@ -46,18 +61,20 @@ def _caps_from_meta(meta: dict[str, Any], power_only: bool) -> Capabilities:
     return Capabilities(
         energy_counter=has_counter,
         power=power,
-        scope=Scope(meta.get("scope", Scope.GPU.value)),
-        update_period_s=float(meta.get("update_period_s", 0.001)),
-        power_average_window_s=float(meta.get("power_average_window_s", 0.0)),
-        max_rate_hz=float(meta.get("max_rate_hz", 10000.0)),
+        scope=Scope(meta.get("scope", Scope.GPU.value)) if meta.get("scope") in SCOPES else Scope.GPU,
+        update_period_s=float(meta.get("update_period_s") or 0.001),
+        power_average_window_s=float(meta.get("power_average_window_s") or 0.0),
+        max_rate_hz=float(meta.get("max_rate_hz") or 10000.0),
         energy_tolerance=float(meta.get("energy_tolerance", 0.01)),
         counter_wrap_j=meta.get("counter_wrap_j"),
         calibrated=False,
         measured=False,
+        power_update_period_s=float(meta.get("power_update_period_s") or 0.0),
     )
 
 
 _EXTRAS = ("temperature_c", "clock_mhz", "power_limit_w", "utilization")
+SCOPES = {scope.value for scope in Scope}
 
 
 def _lerp(x: float | None, y: float | None, f: float) -> float | None:
@@ -71,8 +88,10 @@ class ReplaySampler(Sampler):
 
     name = "replay"
 
-    def __init__(self, path: Path, channel: str, caps: Capabilities, clock: Clock, loop: bool, power_only: bool) -> None:
+    def __init__(self, path: Path, channel: str, caps: Capabilities, clock: Clock, loop: bool, power_only: bool,
+                 hold: bool = False) -> None:
         self.path = Path(path)
+        self.hold = hold
         self.source_channel = channel
         self.channel = f"replay:{channel}"
         self.capabilities = caps
@@ -105,16 +124,20 @@ class ReplaySampler(Sampler):
             meta = trace_metadata(path)
         except ResultError as exc:
             raise SamplerUnavailable(str(exc)) from None
-        channels = meta.get("channels") or {}
+        channels = meta.get("channels") if isinstance(meta.get("channels"), dict) else {}
         channel = options.get("channel") or (next(iter(channels)) if channels else None)
         if channel is None:
             raise SamplerUnavailable(f"{path}: trace names no channel; pass --sampler-option channel=NAME")
+        if not isinstance(channel, str) or len(channel) > 200:
+            raise SamplerUnavailable(f"{path}: a channel name of more than 200 characters")
         if channels and channel not in channels:
-            raise SamplerUnavailable(f"{path}: no channel {channel!r}; choices: {', '.join(channels)}")
+            shown = ", ".join(list(channels)[:20]) + (" ..." if len(channels) > 20 else "")
+            raise SamplerUnavailable(f"{path}: no channel {channel!r}; choices: {shown}")
         power_only = str(options.get("power_only", "")).lower() in ("1", "true", "yes")
         caps = _caps_from_meta(channels.get(channel, {}), power_only)
         loop = str(options.get("loop", "")).lower() in ("1", "true", "yes")
-        return [cls(path, channel, caps, options.get("clock") or MonotonicClock(), loop, power_only)]
+        hold = str(options.get("hold", "")).lower() in ("1", "true", "yes")
+        return [cls(path, channel, caps, options.get("clock") or MonotonicClock(), loop, power_only, hold)]
 
     # --- forward cursor over the file ------------------------------------------------------------
 
@@ -169,7 +192,7 @@ class ReplaySampler(Sampler):
             if self._b is None and target > self._a[0]:
                 raise SamplerDeviceLost(f"{self.path}: replay reached the end of the trace")
             a, b = self._a, self._b
-            if b is None or b[0] <= a[0]:
+            if b is None or b[0] <= a[0] or self.hold:
                 r = Reading(energy_j=a[1], power_w=a[2], **a[3])
             else:
                 f = min(max((target - a[0]) / (b[0] - a[0]), 0.0), 1.0)
@@ -182,4 +205,4 @@ class ReplaySampler(Sampler):
     def describe(self) -> dict[str, Any]:
         return {"sampler": self.name, "channel": self.channel, "trace": str(self.path),
                 "source_channel": self.source_channel, "power_only": self.power_only, "loop": self.loop,
-                "method": "replayed trace (quality L0): not a measurement of this run"}
+                "method": "replayed trace (quality L0): not a measurement of this run", "hold": self.hold}

@@ -104,3 +104,5 @@ def test_plan_before_anything_ran():
     # a warm-up past its expected length still has at least one 1 s block to go, never past its limit
     assert plan.remaining_s("warmup", 8.0, 60.0, 8.0, 0) == 1.0 + 30 + 2 * 35
     assert plan.remaining_s("warmup", 59.5, 60.0, 59.5, 0) == 0.5 + 30 + 2 * 35
+    # the latency phase after an inference workload's repeats: what is left of its seconds, then the others
+    assert plan.remaining_s("latency", 0.0, 4.0, 1.5, 0) == 2.5 + 2 * 35

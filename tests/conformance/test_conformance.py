@@ -42,7 +42,9 @@ def test_kit_passes_every_builtin_sampler_on_its_fake(name):
     assert took < 10.0  # a few seconds per sampler at most (simulated clocks), even on a busy machine
     window = report.check("meter_window").figures
     for channel_figures in (v for v in window.values() if isinstance(v, dict)):
-        assert channel_figures["relative_difference"] <= 1e-6
+        # the meter places a coarse counter's edges on its refreshes; what it cannot place it states as a bound
+        assert channel_figures["bound_relative"] < 0.005
+        assert channel_figures["relative_difference"] <= 1e-6 + channel_figures["bound_relative"]
 
 
 def test_kit_figures_for_nvml_match_the_simulated_gpu():

@@ -22,6 +22,7 @@ from bench.result.integrity import (
     load_public_key,
     sign_folder,
 )
+from tests import ROOT
 from tests.factories import write_result_folder
 
 
@@ -172,7 +173,8 @@ def test_cli_verify_names_every_bad_input_and_still_checks_the_rest(cli, tmp_pat
     good = shutil.copytree(sealed, tmp_path / "good")
     edited = shutil.copytree(sealed, tmp_path / "edited")
     data = json.loads((edited / "result.json").read_text())
-    data["workloads"][0]["aggregate"]["energy_per_unit_j"]["mean"] = 0.001
+    stat = data["workloads"][0]["aggregate"]["energy_per_unit_j"]
+    stat["mean"] = stat["ci95_low"]  # a better figure, still a valid result: only the digest tells
     (edited / "result.json").write_bytes(layout_bytes(data))
     (tmp_path / "notaresult").mkdir()
     (tmp_path / "notaresult" / "readme.txt").write_text("x")
@@ -296,10 +298,12 @@ def test_node_traces_of_a_distributed_run_are_covered_too(fresh, tmp_path):
     node_trace = fresh / "trace.node-1.parquet"
     node_trace.write_bytes(b"PAR1 node one samples PAR1")
     data = json.loads((fresh / "result.json").read_text())
-    data["distributed"] = {"nodes": [
-        {"node": 1, "trace": {"path": node_trace.name, "sha256": file_sha256(node_trace)},
+    node = {"host": "lab", "leader": 0, "ranks": [0]}
+    data["distributed"] = {"launcher": "torchrun", "backend": "gloo", "world_size": 3, "nnodes": 3, "nodes": [
+        {**node, "node": 1, "trace": {"path": node_trace.name, "sha256": file_sha256(node_trace)},
          "trace_location": "result_folder"},
-        {"node": 2, "trace": {"path": "trace.node-2.parquet", "sha256": "0" * 64}, "trace_location": "node_local"}]}
+        {**node, "node": 2, "trace": {"path": "trace.node-2.parquet", "sha256": "0" * 64},
+         "trace_location": "node_local"}]}
     data.pop("integrity")
     data["integrity"] = {"algorithm": "sha256", "digest": content_digest(data), "signature": None, "public_key": None}
     (fresh / "result.json").write_bytes(layout_bytes(data))
@@ -309,3 +313,67 @@ def test_node_traces_of_a_distributed_run_are_covered_too(fresh, tmp_path):
     node_trace.write_bytes(b"PAR1 node one edited  PAR1")
     check = check_folder(fresh)
     assert check.state == EDITED and "trace.node-1.parquet does not match its digest" in check.detail
+
+
+# --- digest format 2: every file of the folder is covered ------------------------------------------------------
+
+FORMAT1 = {"signed": ROOT / "tests" / "data" / "format1-signed", "unsigned": ROOT / "tests" / "data" / "format1-unsigned"}
+
+
+def test_a_new_result_lists_every_file_it_covers_under_its_digest(fresh):
+    integ = json.loads((fresh / "result.json").read_text())["integrity"]
+    assert integ["format"] == 2 and integ["files"] == ["result.json", "trace.parquet"]
+    data = json.loads((fresh / "result.json").read_text())
+    data["integrity"]["files"] = ["result.json"]  # drop the trace from the list, keep the digest
+    (fresh / "result.json").write_bytes(layout_bytes(data))
+    assert check_folder(fresh).state == EDITED
+
+
+@pytest.mark.parametrize("which", sorted(FORMAT1))
+def test_results_sealed_before_the_file_list_still_verify(which, tmp_path, cli):
+    """Folders written and signed by the harness before digest format 2 (committed as they were written)."""
+    folder = shutil.copytree(FORMAT1[which], tmp_path / which)
+    assert "format" not in json.loads((folder / "result.json").read_text())["integrity"]
+    assert check_folder(folder).state == (SIGNED if which == "signed" else UNSIGNED)
+    assert cli("verify", str(folder)).code == 0 and cli("show", str(folder)).code == 0
+    (folder / "extra.bin").write_bytes(b"x")
+    check = check_folder(folder)
+    assert check.state == EDITED and "extra.bin" in check.detail  # format 1 covers what it names, nothing else
+
+
+@pytest.mark.parametrize("fmt", [1, 3, "2", True, None])
+def test_an_unknown_digest_format_fails(fresh, fmt):
+    from bench.result.io import content_digest
+
+    data = json.loads((fresh / "result.json").read_text())
+    data["integrity"]["format"] = fmt
+    data["integrity"]["digest"] = content_digest(data)
+    (fresh / "result.json").write_bytes(layout_bytes(data))
+    expected = UNSIGNED if fmt is None else EDITED if type(fmt) is int else "unreadable"  # "2", True: not numbers
+    assert _state(fresh) == expected
+
+
+def test_a_format2_result_cannot_be_downgraded_under_its_signature(signed, keys):
+    from bench.result.io import content_digest
+
+    data = json.loads((signed / "result.json").read_text())
+    for key in ("format", "files"):
+        data["integrity"].pop(key)
+    data["integrity"]["digest"] = content_digest(data)  # a consistent format 1 digest, but not the signed one
+    (signed / "result.json").write_bytes(layout_bytes(data))
+    assert check_folder(signed).state == BAD_SIGNATURE
+
+
+def test_a_killed_run_still_verifies_with_its_stream_noted(fresh):
+    """A run killed mid-way leaves a provisional result (status running) and the meter's stream beside it."""
+    from tests.hostile.corpus import seal
+
+    data = json.loads((fresh / "result.json").read_text())
+    data["status"] = "running"
+    data["trace"]["sha256"] = None
+    (fresh / "trace.parquet").rename(fresh / "trace.arrows")
+    seal(fresh, data)
+    check = check_folder(fresh)
+    assert check.state == UNSIGNED and any("trace.arrows" in n for n in check.notes)
+    (fresh / "stray.txt").write_text("x")
+    assert check_folder(fresh).state == EDITED

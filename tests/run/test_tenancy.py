@@ -43,7 +43,7 @@ def test_a_condition_spoils_exactly_the_windows_whose_edges_see_it(tmp_path, cle
     assert all(w.clean for w in clean.windows) and clean.quality.level == 2
     repeats = {w.name: w for w in clean.windows if "/repeat." in w.name}
     edge_s = (repeats["ticking/repeat.2"].t_start_ns - clean.windows[0].t_start_ns) / 1e9
-    assert edge_s == pytest.approx(6.0)  # 2 s idle, two 1 s warm-up blocks, repeat.1; repeat.2 opens here
+    assert 6.0 <= edge_s < 7.0  # 2 s idle, two 1 s warm-up blocks, repeat.1 (+ the edges' refresh waits): repeat.2
     # the same run again, with the condition present across that one edge (and no other)
     episode = Episode(template.kind, after_s=edge_s - 0.5, until_s=edge_s + 0.5, value=template.value)
     result, nvml = run_with(tmp_path / "spoiled", [episode])

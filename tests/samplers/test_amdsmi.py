@@ -171,13 +171,13 @@ def test_window_through_the_meter_matches_the_exact_energy(monkeypatch):
     samplers = AmdSmiSampler.open("cuda:0", clock=smi.clock, counter_check_s=0)
     meter = Meter(samplers, rate_hz=50, clock=smi.clock, threaded=False).start()
     meter.run_for(1.0)
-    t0 = smi.now_s()
     meter.open_window("w")
     meter.run_for(8.0)
     window = meter.close_window("w")
     meter.stop()
     assert window.channels[0].method == "counter"
-    assert window.energy_j == pytest.approx(smi.exact_energy_j(0, t0, smi.now_s()), rel=1e-4)
+    t0, t1 = ((t - smi._t0_ns) / 1e9 for t in (window.t_start_ns, window.t_end_ns))
+    assert window.energy_j == pytest.approx(smi.exact_energy_j(0, t0, t1), rel=1e-4)
 
 
 def test_rocm_torch_cuda_device_picks_amdsmi_by_default(monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 
 import pytest
 
@@ -463,3 +464,26 @@ def test_real_gpu_counter_agrees_with_integrated_power():
             assert counter_j == pytest.approx(integral_j, rel=0.25)
     finally:
         sampler.close()
+
+
+@pytest.mark.gpu
+def test_real_gpu_counter_refreshes_are_located_and_windows_bounded():
+    from bench.meter.meter import Meter
+
+    avail = NvmlSampler.is_available("cuda:0")
+    if not avail:
+        pytest.skip(avail.reason)
+    meter = Meter([open_one("cuda:0")], rate_hz=100).start()
+    try:
+        meter.open_window("idle")
+        time.sleep(3.0)
+        w = meter.close_window("idle")
+        period = meter.channels[0].stairs.period_ns()
+    finally:
+        meter.stop()
+        meter.channels[0].sampler.close()
+    # NVML's counter refreshes every 10-100 ms; read at 100 Hz, the reads locate it
+    assert period is not None and 5e6 < period < 150e6
+    ch = w.channels[0]
+    assert ch.method == "counter" and ch.edges in ("located", "bracketed")
+    assert w.energy_uncertainty_j is not None and w.energy_uncertainty_j < 0.02 * w.energy_j

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from bench.analysis.scoring.quality import weakest
+from bench.analysis.scoring.quality import ci95_with_sensors, weakest
 from bench.analysis.scoring.standard import Standard, WorkloadRule
 from bench.result.model import Quality, Result, Stat, ValidityCheck, WorkloadResult
 
@@ -48,7 +48,8 @@ def make_check(rule: str, workload: str | None, expected: str, actual: str, pass
 def validity_checks(required: list[str], validity: list[ValidityCheck] | None) -> list[RuleCheck]:
     """One rule per validity check the standard requires: it passes when every instance of the check in
     ``validity`` passed, or when the check does not apply to this result (not listed); it fails when the checks
-    were never run (``validity`` None) or any instance failed."""
+    were never run (``validity`` None) or any instance failed. A result without a measurement channel, on
+    which no check can run, fails too."""
     out = []
     for name in required:
         rule = f"validity.{name}"
@@ -67,6 +68,10 @@ def validity_checks(required: list[str], validity: list[ValidityCheck] | None) -
             out.append(make_check(rule, None, "pass", f"passed ({len(found)} check(s))", True))
         else:
             out.append(make_check(rule, None, "pass", "not applicable to this result", True))
+    # a result the checks could not be run on at all (no measurement channel) fails whatever the standard lists
+    for c in validity or []:
+        if c.check == "channels_recorded" and not c.ok:
+            out.append(make_check("validity.channels_recorded", None, "the channels the checks read", c.detail, False))
     return out
 
 
@@ -117,8 +122,12 @@ def workload_checks(wl: WorkloadResult, rule: WorkloadRule, standard: Standard) 
                           shortest.duration_s >= r.min_window_s))
     else:
         out.append(make_check("window", name, f">= {r.min_window_s:g} s per repeat", "no repeats", False))
-    rel = stat.ci95_relative if stat is not None else None
+    rel = shown = None
+    if wl.aggregate is not None and stat is not None:
+        ci, sensor, rel = ci95_with_sensors(wl.aggregate, rule.basis)
+        if rel is not None:
+            shown = f"+/-{rel:.2%}" + (f" (CI +/-{ci:.2%}, sensors +/-{sensor:.2%})" if sensor else "")
     out.append(make_check("ci95", name, f"<= +/-{r.max_ci95_relative:.1%} of the mean",
-                      "not computed" if rel is None else f"+/-{rel:.2%}",
-                      rel is not None and rel <= r.max_ci95_relative))
+                          "not computed" if shown is None else shown,
+                          rel is not None and rel <= r.max_ci95_relative))
     return out

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from bench.errors import ConfigError
+from bench.result.files import read_limited
 
 try:  # Python 3.11+
     import tomllib
@@ -26,14 +27,11 @@ MAX_FILE_BYTES = 1 << 20  # a profile or a standard is a few kB; refuse anything
 
 
 def read_toml(path: Path) -> tuple[dict[str, Any], str]:
-    """The parsed table of ``path`` and the SHA-256 of its bytes. Raises :class:`ConfigError`."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ConfigError(f"{path}: (file): {size} bytes, larger than the {MAX_FILE_BYTES} allowed")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: (file): cannot read ({exc.strerror or exc})") from None
+    """The parsed table of ``path`` and the SHA-256 of its bytes. Raises :class:`ConfigError`.
+
+    Only a regular file of at most :data:`MAX_FILE_BYTES` is read (``--standard /dev/zero`` or a FIFO is refused
+    before a byte is read); numbers are checked by the models (a TOML ``inf`` or a 400-digit integer is refused)."""
+    raw = read_limited(path, MAX_FILE_BYTES, ConfigError, "(file)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -69,9 +67,10 @@ def validation_message(path: Path, exc: ValidationError) -> str:
 
 
 def validate(model: type[M], path: Path, data: dict[str, Any]) -> M:
-    """Validate ``data`` as ``model``; a failure is a :class:`ConfigError` naming file and field."""
+    """Validate ``data`` as ``model`` strictly (``true`` is not a number, ``"5"`` not an integer); a failure is a
+    :class:`ConfigError` naming file and field."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, strict=True)
     except ValidationError as exc:
         raise ConfigError(validation_message(path, exc)) from None
     except RecursionError:

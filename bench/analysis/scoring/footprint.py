@@ -122,8 +122,9 @@ class FootprintFactors(BaseModel):
 
 def _positive(name: str, value: float, allow_zero: bool = False) -> float:
     value = float(value)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise UsageError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} number, got {value!r}")
+    if not math.isfinite(value) or value < 0 or value > 1e6 or (value == 0 and not allow_zero):
+        kind = "non-negative" if allow_zero else "positive"
+        raise UsageError(f"{name} must be a {kind} number up to 1e6, got {value!r}")
     return value
 
 

@@ -1,9 +1,10 @@
 """Hardware profiles: one TOML file per chip with its rated power, peak FLOP/s, memory and their sources.
 
-A profile is found by matching its ``match`` regular expressions (case-insensitive, ``re.search``)
-against the device name as the driver reports it (NVML, torch, a plugin). A profile may also list
-``device_types`` (e.g. ``["cpu"]``): it then matches any device of that type, but only as a
-fallback when no name pattern matched.
+A profile is found by matching its ``match`` name patterns against the device name as the driver reports it
+(NVML, torch, a plugin), unless one of its ``exclude`` patterns matches too. Patterns are words matched whole, in
+time linear in the name (:mod:`bench.analysis.scoring.namematch`): no regular expression is ever compiled, from
+a profile or from a result. A profile may also list ``device_types`` (e.g. ``["cpu"]``): it then matches any
+device of that type, but only as a fallback when no name pattern matched.
 
 Folders searched, later ones overriding earlier ones by file name (the profile id):
 the shipped ``bench/data/profiles/``, then each folder of ``BENCH_PROFILES_DIR`` (``os.pathsep``
@@ -15,13 +16,13 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from bench.analysis.scoring import namematch
 from bench.analysis.scoring.datafile import read_toml, validate
 from bench.errors import ConfigError
 
@@ -32,6 +33,10 @@ SHIPPED_DIR = Path(str(resources.files("bench.data").joinpath("profiles")))
 PEAK_DTYPES = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
 _FIGURES = ("rated_power_w", "rated_power_w_per_core", "memory_bytes", "memory_bandwidth_bytes_per_s",
             "server_overhead")
+MAX_PROFILE_FILES = 1000
+Short = Annotated[str, Field(min_length=1, max_length=200)]
+Patterns = Annotated[list[str], Field(max_length=32)]
+RECORDED = "recorded"  # validation context: a profile as a result recorded it (its patterns are not used)
 
 
 class HardwareProfile(BaseModel):
@@ -43,33 +48,35 @@ class HardwareProfile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(min_length=1)
-    vendor: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    form_factor: str = Field(min_length=1)
-    match: list[str] = Field(default_factory=list)
-    device_types: list[str] = Field(default_factory=list)
-    rated_power_w: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    rated_power_w_per_core: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    peak_flops: dict[str, float] = Field(default_factory=dict)
-    memory_bytes: int | None = Field(default=None, gt=0)
-    memory_bandwidth_bytes_per_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    server_overhead: float | None = Field(default=None, ge=1, allow_inf_nan=False)  # IT energy / device energy
-    sources: dict[str, str] = Field(default_factory=dict)
-    notes: str = ""
-    path: str | None = None
-    sha256: str | None = None
+    id: Short
+    vendor: Short
+    name: Short
+    form_factor: Short
+    match: Patterns = Field(default_factory=list)
+    exclude: Patterns = Field(default_factory=list)
+    device_types: Annotated[list[Short], Field(max_length=16)] = Field(default_factory=list)
+    rated_power_w: float | None = Field(default=None, gt=0, le=1e7, allow_inf_nan=False)
+    rated_power_w_per_core: float | None = Field(default=None, gt=0, le=1e4, allow_inf_nan=False)
+    peak_flops: Annotated[dict[str, float], Field(max_length=16)] = Field(default_factory=dict)
+    memory_bytes: int | None = Field(default=None, gt=0, le=2**63 - 1)
+    memory_bandwidth_bytes_per_s: float | None = Field(default=None, gt=0, le=1e18, allow_inf_nan=False)
+    server_overhead: float | None = Field(default=None, ge=1, le=100, allow_inf_nan=False)  # IT energy / device energy
+    sources: Annotated[dict[Short, Annotated[str, Field(max_length=4000)]], Field(max_length=64)] = \
+        Field(default_factory=dict)
+    notes: Annotated[str, Field(max_length=4000)] = ""
+    path: Annotated[str, Field(max_length=4096)] | None = None
+    sha256: Annotated[str, Field(max_length=64)] | None = None
 
-    @field_validator("match")
+    @field_validator("match", "exclude")
     @classmethod
-    def _regexes_compile(cls, patterns: list[str]) -> list[str]:
+    def _patterns(cls, patterns: list[str], info: ValidationInfo) -> list[str]:
+        if (info.context or {}).get(RECORDED):
+            return patterns  # never matched again: only its figures are used
         for i, pattern in enumerate(patterns):
-            if not pattern:
-                raise ValueError(f"pattern {i} is empty (it would match every device)")
             try:
-                re.compile(pattern, re.IGNORECASE)
-            except re.error as exc:
-                raise ValueError(f"pattern {i} {pattern!r} is not a regular expression ({exc})") from None
+                namematch.compile_pattern(pattern)
+            except ValueError as exc:
+                raise ValueError(f"pattern {i}: {exc}") from None
         return patterns
 
     @field_validator("peak_flops")
@@ -83,8 +90,8 @@ class HardwareProfile(BaseModel):
         return peaks
 
     @model_validator(mode="after")
-    def _complete(self) -> "HardwareProfile":
-        if not self.match and not self.device_types:
+    def _complete(self, info: ValidationInfo) -> "HardwareProfile":
+        if not self.match and not self.device_types and not (info.context or {}).get(RECORDED):
             raise ValueError("match: needs 'match' patterns or 'device_types', else it can never match")
         if self.rated_power_w is None and self.rated_power_w_per_core is None:
             raise ValueError("rated_power_w: missing (or 'rated_power_w_per_core' for a generic CPU)")
@@ -98,14 +105,29 @@ class HardwareProfile(BaseModel):
 
     # --- use -----------------------------------------------------------------------------------
 
-    def match_text(self, device_name: str) -> str | None:
-        """The longest text of ``device_name`` any name pattern matches, or None."""
-        best: str | None = None
+    @classmethod
+    def from_record(cls, recorded: dict[str, Any]) -> "HardwareProfile":
+        """The profile a result recorded at run time, for its figures (its patterns are never matched)."""
+        data = {**recorded, "match": [], "exclude": []}
+        return cls.model_validate(data, strict=True, context={RECORDED: True})
+
+    def match_weight(self, device_name: str) -> tuple[int, str] | None:
+        """(characters of name tokens matched, the text matched) of the best name pattern, or None when no
+        pattern matches or an ``exclude`` pattern does. Linear in the name's length."""
+        name = namematch.tokens(device_name or "")
+        if any(namematch.search(namematch.compile_pattern(p), name) for p in self.exclude):
+            return None
+        best: tuple[int, str] | None = None
         for pattern in self.match:
-            m = re.search(pattern, device_name, re.IGNORECASE)
-            if m and (best is None or len(m.group(0)) > len(best)):
-                best = m.group(0)
+            found = namematch.search(namematch.compile_pattern(pattern), name)
+            if found and (best is None or found[2] > best[0]):
+                best = (found[2], device_name[found[0]:found[1]])
         return best
+
+    def match_text(self, device_name: str) -> str | None:
+        """The text of ``device_name`` the best name pattern matches, or None."""
+        found = self.match_weight(device_name)
+        return found[1] if found else None
 
     def source(self, figure: str) -> str | None:
         """The source note of a figure (``rated_power_w``, ``peak_flops.bf16``, ...)."""
@@ -165,7 +187,10 @@ def load_profiles(extra_dirs: list[Path | str] | tuple[Path | str, ...] | None =
             raise ConfigError(f"{folder}: (folder): profiles folder does not exist")
         if not folder.is_dir():
             continue
-        for file in sorted(folder.glob("*.toml")):
+        files = sorted(folder.glob("*.toml"))
+        if len(files) > MAX_PROFILE_FILES:
+            raise ConfigError(f"{folder}: (folder): {len(files)} profile files, more than {MAX_PROFILE_FILES}")
+        for file in files:
             profile = load_profile_file(file)
             if profile.id in found:
                 log.info("profile %s from %s overrides %s", profile.id, file, found[profile.id].path)
@@ -175,14 +200,15 @@ def load_profiles(extra_dirs: list[Path | str] | tuple[Path | str, ...] | None =
 
 def match_profile(device_name: str, profiles: list[HardwareProfile] | None = None,
                   device_type: str | None = None) -> HardwareProfile | None:
-    """The profile for a device: the longest name-pattern match wins; else a ``device_types`` fallback."""
+    """The profile for a device: the match with the most name characters wins; else a ``device_types``
+    fallback."""
     if profiles is None:
         profiles = load_profiles()
     best: tuple[int, str, HardwareProfile] | None = None
     for profile in profiles:
-        text = profile.match_text(device_name or "")
-        if text is not None:
-            key = (len(text), profile.id, profile)
+        found = profile.match_weight(device_name or "")
+        if found is not None:
+            key = (found[0], profile.id, profile)
             if best is None or key[0] > best[0]:
                 best = key
             elif key[0] == best[0]:
@@ -211,7 +237,7 @@ def list_profiles(extra_dirs: list[Path | str] | tuple[Path | str, ...] | None =
             "peak_flops": dict(p.peak_flops),
             "memory_bytes": p.memory_bytes,
             "memory_bandwidth_bytes_per_s": p.memory_bandwidth_bytes_per_s,
-            "match": list(p.match) + [f"type:{t}" for t in p.device_types],
+            "match": list(p.match) + [f"not {x}" for x in p.exclude] + [f"type:{t}" for t in p.device_types],
             "path": p.path,
         })
     return rows

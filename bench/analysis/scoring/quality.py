@@ -16,9 +16,10 @@ at the end of a run) and on one read back from disk (scoring re-assesses it agai
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
-from bench.result.model import ChannelInfo, Quality, QualityAspect, Result, Stat, Window
+from bench.result.model import Aggregate, ChannelInfo, Quality, QualityAspect, Result, Stat, Window
 
 LABELS = {
     0: "L0 estimated",
@@ -71,10 +72,18 @@ def _sensor(result: Result) -> QualityAspect:
 
 def _energy_method(result: Result, windows: Iterable[tuple[str, Window | None]]) -> QualityAspect:
     channels = result.measurement.channels
-    no_counter = [c.channel for c in channels if not c.capabilities.get("energy_counter")]
+    no_counter = [c for c in channels if not c.capabilities.get("energy_counter")]
+    averaged = [c for c in no_counter if str(c.capabilities.get("power", "")) == "averaged"]
+    if averaged:
+        window = max(float(c.capabilities.get("power_average_window_s") or 0) for c in averaged)
+        span = f"a {window:g} s" if window else "a"
+        return QualityAspect(aspect="energy method", level=1,
+                             reason=f"power only, energy from averaged power ({span} moving average, lag "
+                                    f"corrected): {', '.join(c.channel for c in averaged)}")
     if no_counter:
         return QualityAspect(aspect="energy method", level=1,
-                             reason=f"power only, energy integrated from samples: {', '.join(no_counter)}")
+                             reason=f"power only, energy integrated from samples: "
+                                    f"{', '.join(c.channel for c in no_counter)}")
     fallback = sorted({f"{name}/{ch.channel}" for name, w in windows if w is not None
                        for ch in w.channels if ch.method != "counter"})
     if fallback:
@@ -146,6 +155,17 @@ def _basis_stat(agg, basis: str) -> Stat:
     return agg.gross_energy_per_unit_j if basis == "gross" else agg.energy_per_unit_j
 
 
+def ci95_with_sensors(agg: Aggregate, basis: str) -> tuple[float | None, float, float | None]:
+    """(the 95% CI's relative half-width, the sensors' relative bound, both combined) of the energy per unit on
+    ``basis``. The CI covers what varies between repeats; the sensors' bound (a coarse counter's edges,
+    averaged power's lag) is partly systematic and does not shrink with repeats, so the two add in
+    quadrature. A result without a sensor bound combines to its CI alone."""
+    stat = _basis_stat(agg, basis)
+    ci = stat.ci95_relative
+    sensor = (agg.energy_uncertainty_relative if basis == "gross" else agg.net_energy_uncertainty_relative) or 0.0
+    return ci, sensor, (math.hypot(ci, sensor) if ci is not None else None)
+
+
 def _repeats(result: Result, max_ci95_relative: float, min_repeats: int, basis: str) -> QualityAspect:
     complete = [w for w in result.workloads if w.status == "complete" and w.aggregate is not None]
     if not complete:
@@ -155,14 +175,17 @@ def _repeats(result: Result, max_ci95_relative: float, min_repeats: int, basis: 
         if stat.n < min_repeats:
             return QualityAspect(aspect="repeats", level=1,
                                  reason=f"{wl.workload}: {stat.n} repeat(s), fewer than {min_repeats}")
-        rel = stat.ci95_relative
+        ci, sensor, rel = ci95_with_sensors(wl.aggregate, basis)
         if rel is None:
             return QualityAspect(aspect="repeats", level=1, reason=f"{wl.workload}: no confidence interval")
         if rel > max_ci95_relative:
+            detail = f" (CI +/-{ci:.2%}, sensors +/-{sensor:.2%})" if sensor else ""
             return QualityAspect(aspect="repeats", level=1,
-                                 reason=f"{wl.workload}: 95% CI +/-{rel:.2%}, wider than +/-{max_ci95_relative:.2%}")
+                                 reason=f"{wl.workload}: 95% CI +/-{rel:.2%}{detail}, wider than "
+                                        f"+/-{max_ci95_relative:.2%}")
     return QualityAspect(aspect="repeats", level=3,
-                         reason=f">= {min_repeats} repeats, 95% CI within +/-{max_ci95_relative:.2%} ({basis} J/unit)")
+                         reason=f">= {min_repeats} repeats, 95% CI with the sensors' bound within "
+                                f"+/-{max_ci95_relative:.2%} ({basis} J/unit)")
 
 
 def _meter(result: Result) -> QualityAspect:

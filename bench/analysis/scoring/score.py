@@ -13,6 +13,7 @@ workload is "ungraded" (``grade`` None) and ``grade_reason`` says why; its value
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -22,7 +23,7 @@ from bench.analysis.sanity import merge_issues, sanity_issues
 from bench.analysis.scoring.checks import RuleCheck, energy_stat, run_checks, workload_checks, workload_dtype
 from bench.analysis.scoring.footprint import FootprintFactors
 from bench.analysis.scoring.profiles import HardwareProfile, match_profile
-from bench.analysis.scoring.quality import assess_quality, weakest
+from bench.analysis.scoring.quality import assess_quality, ci95_with_sensors, weakest
 from bench.analysis.scoring.standard import Standard, WorkloadRule
 from bench.result.model import Issue, Quality, Result, Stat, ValidityCheck, WorkloadResult
 from bench.version import __version__
@@ -59,6 +60,7 @@ class WorkloadScore(BaseModel):
     ci95_low: float | None = None
     ci95_high: float | None = None
     ci95_relative: float | None = None
+    sensor_uncertainty_relative: float | None = None  # the sensors' bound, added to the CI in the ci95 check
     n: int = 0
     grade: str | None = None  # a letter only where the standard grades; else None and grade_reason says why
     grade_reason: str | None = None
@@ -128,7 +130,7 @@ def resolve_profile(result: Result, profiles: list[HardwareProfile]) -> tuple[Ha
             if p.id == recorded["id"]:
                 return p, "profile id recorded in the result"
         try:
-            return HardwareProfile.model_validate(recorded), "profile recorded in the result"
+            return HardwareProfile.from_record(dict(recorded)), "profile recorded in the result"
         except ValidationError:
             pass
     return None, ""
@@ -159,6 +161,10 @@ def _metric(ws: WorkloadScore, rule: WorkloadRule, stat: Stat, flops: float | No
             ws.ci95_low, ws.ci95_high = flops / stat.ci95_high, flops / stat.ci95_low
     else:
         ws.value, ws.ci95_low, ws.ci95_high = stat.mean, stat.ci95_low, stat.ci95_high
+    if not all(math.isfinite(v) for v in (ws.value, ws.ci95_low, ws.ci95_high) if v is not None):
+        ws.value = ws.ci95_low = ws.ci95_high = None
+        ws.warnings.append(f"{rule.metric} out of range: not graded")
+        return None
     return rule.grade(ws.value)
 
 
@@ -205,6 +211,7 @@ def score_workload(wl: WorkloadResult, rule: WorkloadRule | None, profile: Profi
         band = _metric(ws, rule, energy_stat(wl, rule.basis), wl.flops_per_unit)  # type: ignore[arg-type]
         if band is None:
             ws.grade_reason = ws.warnings[-1] if ws.warnings else "no value to grade"
+        ws.sensor_uncertainty_relative = ci95_with_sensors(wl.aggregate, rule.basis)[1] or None
         ref = rule.reference_parameters
         if ref and wl.parameters and not (1 / PARAMETER_TOLERANCE <= wl.parameters / ref <= PARAMETER_TOLERANCE):
             ws.warnings.append(f"bands assume about {ref:.3g} parameters ({rule.reference}); "

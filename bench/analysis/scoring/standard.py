@@ -18,7 +18,7 @@ import datetime as dt
 import math
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -31,6 +31,9 @@ METRICS: dict[str, str] = {"energy_per_unit_j": "lower", "flops_per_joule": "hig
 RATIO_TOLERANCE = 0.01  # edges must follow the declared ratio within 1%
 ValidityName = Literal["trace_coverage", "sample_rate", "counter_vs_power", "power_within_limit",
                        "telemetry_recorded", "idle_stable"]  # bench.analysis.validity.CHECKS
+Short = Annotated[str, Field(min_length=1, max_length=200)]
+Prose = Annotated[str, Field(min_length=1, max_length=4000)]
+Figure = Annotated[float, Field(gt=0, le=1e30, allow_inf_nan=False)]  # any positive, finite, float-safe figure
 
 
 class _Strict(BaseModel):
@@ -41,24 +44,24 @@ class Band(_Strict):
     """One grade. ``edge`` is the worst value that still earns it (G, the last, has none)."""
 
     grade: Literal["A", "B", "C", "D", "E", "F", "G"]
-    edge: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    rationale: str = Field(min_length=1)
-    sources: list[str] = Field(default_factory=list)
+    edge: Figure | None = None
+    rationale: Prose
+    sources: Annotated[list[Prose], Field(max_length=32)] = Field(default_factory=list)
 
 
 class WorkloadRule(_Strict):
     """How one workload is graded."""
 
-    unit: str = Field(min_length=1)
+    unit: Short
     metric: Literal["energy_per_unit_j", "flops_per_joule"]
     basis: Literal["gross", "net"]
-    ratio: float = Field(gt=1, allow_inf_nan=False)
-    presets: list[str] = Field(default_factory=list)
-    dtypes: list[str] = Field(default_factory=list)
-    reference: str = ""
-    reference_parameters: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    rationale: str = Field(min_length=1)
-    bands: list[Band]
+    ratio: float = Field(gt=1, le=1e6, allow_inf_nan=False)
+    presets: Annotated[list[Short], Field(max_length=32)] = Field(default_factory=list)
+    dtypes: Annotated[list[Short], Field(max_length=32)] = Field(default_factory=list)
+    reference: Annotated[str, Field(max_length=4000)] = ""
+    reference_parameters: Figure | None = None
+    rationale: Prose
+    bands: Annotated[list[Band], Field(max_length=7)]
 
     @model_validator(mode="after")
     def _bands(self) -> "WorkloadRule":
@@ -110,41 +113,41 @@ class WorkloadRule(_Strict):
 class Rules(_Strict):
     """What a conforming measurement must show."""
 
-    min_quality_level: int = Field(ge=1, le=3)  # L0 (an estimate) never conforms
-    min_window_s: float = Field(gt=0, allow_inf_nan=False)
-    min_repeats: int = Field(ge=2)
+    min_quality_level: int = Field(ge=1, le=3)  # L0 (an estimate) never conforms; validated strictly: not a bool
+    min_window_s: float = Field(gt=0, le=86_400, allow_inf_nan=False)
+    min_repeats: int = Field(ge=2, le=10_000)
     max_ci95_relative: float = Field(gt=0, lt=1, allow_inf_nan=False)
     idle_baseline_required: bool
-    min_sampling_hz: float = Field(gt=0, allow_inf_nan=False)
-    validity_checks: list[ValidityName] = Field(default_factory=list)  # run from the trace; each must pass
-    rationale: dict[str, str] = Field(default_factory=dict)
+    min_sampling_hz: float = Field(gt=0, le=1e6, allow_inf_nan=False)
+    validity_checks: Annotated[list[ValidityName], Field(max_length=16)] = Field(default_factory=list)  # each must pass
+    rationale: Annotated[dict[Short, Prose], Field(max_length=32)] = Field(default_factory=dict)
 
 
 class Reported(_Strict):
     """Figures reported beside the grade but not graded."""
 
-    per_units: int = Field(default=1000, gt=0)
-    carbon: str = "gCO2e"
-    water: str = "mL"
+    per_units: int = Field(default=1000, gt=0, le=10**9)
+    carbon: Short = "gCO2e"
+    water: Short = "mL"
     graded: Literal[False] = False
-    note: str = ""
+    note: Annotated[str, Field(max_length=4000)] = ""
 
 
 class Standard(_Strict):
     """One version of an efficiency standard. ``path`` and ``sha256`` are set by the loader."""
 
-    id: str = Field(min_length=1)
-    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_]*$")
-    version: str = Field(pattern=r"^\d+(\.\d+)*$")
+    id: Short
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_]*$")
+    version: str = Field(max_length=40, pattern=r"^[0-9]{1,6}(\.[0-9]{1,6}){0,5}$")
     date: dt.date
-    title: str = Field(min_length=1)
+    title: Short
     status: Literal["draft", "provisional", "final"] = "provisional"
-    basis_rationale: str = Field(min_length=1)
+    basis_rationale: Prose
     rules: Rules
     reported: Reported = Field(default_factory=Reported)
-    workloads: dict[str, WorkloadRule]
-    path: str | None = None
-    sha256: str | None = None
+    workloads: Annotated[dict[Short, WorkloadRule], Field(max_length=256)]
+    path: Annotated[str, Field(max_length=4096)] | None = None
+    sha256: Annotated[str, Field(max_length=64)] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "Standard":

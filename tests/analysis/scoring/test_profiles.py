@@ -69,7 +69,10 @@ BREAKAGES = {
                        "rated_power_w", "greater than 0"),
     "unknown field": (lambda t: "ratedpower = 3\n" + t, "ratedpower", "unknown field"),
     "bad toml": (lambda t: t.replace("vendor = ", "vendor == ", 1), "(toml)", "line"),
-    "bad regex": (lambda t: "match = ['(unclosed']\n" + re.sub(r"(?m)^match = .*$", "", t), "match", "not a regular expression"),
+    "regex": (lambda t: "match = ['(unclosed']\n" + re.sub(r"(?m)^match = .*$", "", t), "match",
+              "not regular expressions"),
+    "empty pattern": (lambda t: "match = ['  ']\n" + re.sub(r"(?m)^match = .*$", "", t), "match",
+                      "would match every device"),
     "no name": (lambda t: re.sub(r'(?m)^name = ".*"$', "", t), "name", "Field required"),
 }
 
@@ -147,7 +150,7 @@ def test_user_folder_adds_and_overrides(tmp_path, monkeypatch):
     user = tmp_path / "mine"
     user.mkdir()
     (user / "acme-npu.toml").write_text(
-        'vendor = "Acme"\nname = "NPU 1"\nform_factor = "PCIe"\nmatch = [\'\\bAcme NPU\\b\']\n'
+        'vendor = "Acme"\nname = "NPU 1"\nform_factor = "PCIe"\nmatch = ["Acme NPU"]\n'
         'rated_power_w = 150.0\n[peak_flops]\nbf16 = 300e12\n[sources]\n'
         'rated_power_w = "Acme NPU 1 datasheet rev 3"\npeak_flops = "Acme NPU 1 datasheet rev 3"\n')
     (user / "nvidia-l4.toml").write_text((P.SHIPPED_DIR / "nvidia-l4.toml").read_text().replace("72.0", "75.0"))
