@@ -31,6 +31,7 @@ from bench.errors import BenchError, SamplerError, SamplerTimeout, StorageError
 from bench.meter.assemble import Burst, Closing, assemble, open_accs, settle_ns
 from bench.meter.protocol import NullMeter, WindowMeter  # noqa: F401 - the meter's public names
 from bench.meter.schedule import PollSchedule
+from bench.meter.waker import Waker
 from bench.meter.windows import MAX_COUNTER_J, MAX_POWER_W, ChannelState, WindowAcc
 from bench.result.model import Window
 from bench.result.trace import TraceWriter
@@ -99,7 +100,7 @@ class Meter:
         self._burst: Burst | None = None
         self._bursting = False  # the read under way is a burst's, not the schedule's
         self._requests: collections.deque[tuple[Future, Callable[[], Any]]] = collections.deque()
-        self._wake = threading.Event()
+        self._wake = Waker()  # the thread's sleep: one raw lock, cheaper per wake-up than an Event
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._read_started: int | None = None
@@ -145,13 +146,15 @@ class Meter:
     # --- the sampling thread -----------------------------------------------------------------
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
+        clock, wake, stop = self.clock, self._wake, self._stop
+        while not stop.is_set():
             if self._requests:
                 self._serve()
-            if self.clock.now_ns() >= self._next_read_ns():
+            if clock.now_ns() >= self._next_read_ns():
                 self._scheduled_read()
-            self._wake.wait(max(self._next_read_ns() - self.clock.now_ns(), 0) / 1e9)
-            self._wake.clear()
+            wait_ns = self._next_read_ns() - clock.now_ns()
+            if wait_ns > 0:
+                wake.wait(wait_ns / 1e9)  # a wake-up it returns True for is consumed: nothing to clear
         while self._requests:
             self._serve()
         self._settle_closes(force=True)
