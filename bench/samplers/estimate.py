@@ -217,11 +217,12 @@ class ProcStat:
         try:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDONLY)
-            head = os.pread(self._fd, 512, 0)
+            head = os.pread(self._fd, 256, 0)  # the "cpu" line comes first: 8 counters of up to 20 digits
         except OSError:
             self.close()
             return None
-        return _stat_times(head.split(b"\n", 1)[0].split())
+        end = head.find(b"\n")
+        return _stat_times((head if end < 0 else head[:end]).split())
 
     def close(self) -> None:
         if self._fd is not None:
@@ -236,11 +237,12 @@ def _stat_times(fields: list[bytes]) -> tuple[int, int] | None:
     """(busy, whole) jiffies from the fields of ``/proc/stat``'s ``cpu`` line."""
     if not fields or fields[0] != b"cpu":
         return None
+    if len(fields) < 9:  # an old kernel without steal (or irq) columns: they count as 0
+        fields = fields + [b"0"] * (9 - len(fields))
     try:
-        v = [int(x) for x in fields[1:9]] + [0] * max(0, 9 - len(fields))
+        user, nice, system, idle, iowait, irq, softirq, steal = map(int, fields[1:9])
     except ValueError:
         return None
-    user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
     busy = user + nice + system + irq + softirq
     return busy, busy + idle + iowait + steal
 
