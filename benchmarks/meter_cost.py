@@ -8,6 +8,9 @@ in the same process, in a shuffled order per round:
 - ``bench@RATE``: bench's meter polling the CPU ``estimate`` sampler at each of ``--rates``, streaming its trace
   (``trace.arrows``) to a temporary folder exactly as ``bench run`` does.
 
+- ``wakeups@RATE``: a thread that only sleeps and wakes at each rate as the meter's thread does (its
+  :class:`bench.meter.waker.Waker`), reading nothing: the part of the meter's cost that any sampling thread at
+  that rate pays on this machine, whatever it reads;
 - ``idle``: nothing at all, the floor the others are counted from.
 
 Each starts, settles for ``--settle`` seconds (its start-up is not counted), then is measured over ``--window``
@@ -108,6 +111,39 @@ class CodeCarbon(Condition):
         self.tracker.stop()
 
 
+class Wakeups(Condition):
+    """A thread that wakes at ``rate_hz`` and does nothing else: the floor of any sampling thread at that rate."""
+
+    def __init__(self, rate_hz: float) -> None:
+        self.name = f"wakeups@{rate_hz:g}Hz"
+        self.rate_hz = rate_hz
+        self.count = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        from bench.meter.waker import Waker
+
+        self._stop.clear()
+        waker, period_s = Waker(), 1.0 / self.rate_hz
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                waker.wait(period_s)
+                self.count += 1
+
+        self._thread = threading.Thread(target=loop, name="wakeups", daemon=True)
+        self._thread.start()
+
+    def polls(self) -> int | None:
+        return self.count
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
 class BenchMeter(Condition):
     def __init__(self, rate_hz: float, tmp: Path) -> None:
         self.name = f"bench@{rate_hz:g}Hz"
@@ -166,7 +202,7 @@ def spread(xs: list[float]) -> dict[str, float]:
 
 def cost(rates: list[float], rounds: int, settle_s: float, window_s: float, tmp: Path,
          seed: int) -> list[dict[str, Any]]:
-    conds: list[Condition] = [Idle(), CodeCarbon(), *(BenchMeter(r, tmp) for r in rates)]
+    conds: list[Condition] = [Idle(), CodeCarbon(), *(Wakeups(r) for r in rates), *(BenchMeter(r, tmp) for r in rates)]
     runs: dict[str, list[dict[str, Any]]] = {c.name: [] for c in conds}
     rng = random.Random(seed)
     for _ in range(rounds):
@@ -182,7 +218,7 @@ def cost(rates: list[float], rounds: int, settle_s: float, window_s: float, tmp:
                                "thread_cpu_pct": spread([r["thread_cpu_pct"] for r in rs]),
                                "process_cpu_pct": spread([r["process_cpu_pct"] for r in rs]),
                                "cpu_pct": spread([r["process_cpu_pct"] - floor for r in rs])}
-        if isinstance(cond, BenchMeter):
+        if isinstance(cond, (BenchMeter, Wakeups)):
             row["rate_hz"] = cond.rate_hz
             row["achieved_rate_hz"] = spread([r["rate_hz"] for r in rs])
             row["cpu_per_poll_us"] = spread([r["cpu_per_poll_us"] for r in rs])
@@ -235,7 +271,7 @@ def markdown(report: dict[str, Any]) -> str:
              "| its thread per poll (us) | rate held (Hz) |", "|---|---|---|---|---|---|"]
     for r in report["results"]:
         c, p, t = r["cpu_pct"], r["process_cpu_pct"], r["thread_cpu_pct"]
-        own = f"{t['median']:.3f}" if r["condition"].startswith("bench") else "-"
+        own = f"{t['median']:.3f}" if "cpu_per_poll_us" in r else "-"
         per_poll = f"{r['cpu_per_poll_us']['median']:.0f}" if "cpu_per_poll_us" in r else "-"
         rate = f"{r['achieved_rate_hz']['median']:.1f}" if "achieved_rate_hz" in r else "-"
         lines.append(f"| {r['condition']} | {c['median']:.3f} ({c['min']:.3f}..{c['max']:.3f}) "
@@ -261,6 +297,11 @@ def docs_section(report: dict[str, Any]) -> str:
     if "100hz_under_1pct" in t:
         x = t["100hz_under_1pct"]
         said.append(f"at 100 Hz {x['bench_pct']:.3f}% (target under 1%: {'met' if x['met'] else 'not met'})")
+    by = {r["condition"]: r for r in report["results"]}
+    floors = [f"{by[f'wakeups@{r:g}Hz']['cpu_pct']['median']:.3f}% at {r:g} Hz" for r in cfg["rates_hz"]
+              if f"wakeups@{r:g}Hz" in by]
+    if floors:
+        said.append("a thread that only sleeps and wakes at the rate, reading nothing, took " + " and ".join(floors))
     if "1khz_held_under_load" in t:
         x = t["1khz_held_under_load"]
         said.append(f"1000 Hz held at {x['share']:.1%} of the rate with the other core busy (target 90%: "
