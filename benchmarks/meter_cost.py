@@ -11,6 +11,9 @@ in the same process, in a shuffled order per round:
 - ``wakeups@RATE``: a thread that only sleeps and wakes at each rate as the meter's thread does (its
   :class:`bench.meter.waker.Waker`), reading nothing: the part of the meter's cost that any sampling thread at
   that rate pays on this machine, whatever it reads;
+- ``loop@RATE``: the same wake-ups, each followed by the estimate sampler's read and the trace writer's append
+  (and its flush once a second), without the meter's bookkeeping (schedule, windows, intervals, checks): what
+  reading this sensor and streaming its trace cost at that rate however the meter were written;
 - ``idle``: nothing at all, the floor the others are counted from.
 
 Each starts, settles for ``--settle`` seconds (its start-up is not counted), then is measured over ``--window``
@@ -144,6 +147,42 @@ class Wakeups(Condition):
             self._thread.join()
 
 
+class BareLoop(Wakeups):
+    """Wake at ``rate_hz``, read the estimate sampler, append to a trace stream, flush it once a second."""
+
+    def __init__(self, rate_hz: float, tmp: Path) -> None:
+        super().__init__(rate_hz)
+        self.name = f"loop@{rate_hz:g}Hz"
+        self.tmp = tmp
+
+    def start(self) -> None:
+        from bench.meter.waker import Waker
+        from bench.result.trace import TraceWriter
+        from bench.samplers.estimate import EstimateSampler
+
+        self._stop.clear()
+        sampler = EstimateSampler.open("cpu")[0]
+        writer = TraceWriter(Path(tempfile.mkdtemp(dir=self.tmp)))
+        waker, period_s = Waker(), 1.0 / self.rate_hz
+
+        def loop() -> None:
+            flushed = time.monotonic_ns()
+            while not self._stop.is_set():
+                waker.wait(period_s)
+                reading = sampler.read()
+                reading.t_ns = now = time.monotonic_ns()
+                writer.append(sampler.channel, reading)
+                if now - flushed >= 1_000_000_000:
+                    writer.flush()
+                    flushed = now
+                self.count += 1
+            writer.close()
+            sampler.close()
+
+        self._thread = threading.Thread(target=loop, name="bare-loop", daemon=True)
+        self._thread.start()
+
+
 class BenchMeter(Condition):
     def __init__(self, rate_hz: float, tmp: Path) -> None:
         self.name = f"bench@{rate_hz:g}Hz"
@@ -202,7 +241,8 @@ def spread(xs: list[float]) -> dict[str, float]:
 
 def cost(rates: list[float], rounds: int, settle_s: float, window_s: float, tmp: Path,
          seed: int) -> list[dict[str, Any]]:
-    conds: list[Condition] = [Idle(), CodeCarbon(), *(Wakeups(r) for r in rates), *(BenchMeter(r, tmp) for r in rates)]
+    conds: list[Condition] = [Idle(), CodeCarbon(), *(Wakeups(r) for r in rates), *(BareLoop(r, tmp) for r in rates),
+                              *(BenchMeter(r, tmp) for r in rates)]
     runs: dict[str, list[dict[str, Any]]] = {c.name: [] for c in conds}
     rng = random.Random(seed)
     for _ in range(rounds):
@@ -302,6 +342,11 @@ def docs_section(report: dict[str, Any]) -> str:
               if f"wakeups@{r:g}Hz" in by]
     if floors:
         said.append("a thread that only sleeps and wakes at the rate, reading nothing, took " + " and ".join(floors))
+    loops = [f"{by[f'loop@{r:g}Hz']['cpu_pct']['median']:.3f}% at {r:g} Hz" for r in cfg["rates_hz"]
+             if f"loop@{r:g}Hz" in by]
+    if loops:
+        said.append("the same wake-ups with the sensor's read and the trace's writes but none of the meter's "
+                    "bookkeeping took " + " and ".join(loops))
     if "1khz_held_under_load" in t:
         x = t["1khz_held_under_load"]
         said.append(f"1000 Hz held at {x['share']:.1%} of the rate with the other core busy (target 90%: "

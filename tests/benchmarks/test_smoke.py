@@ -142,7 +142,8 @@ def test_meter_cost_beside_codecarbon():
     report, table = run_script("meter_cost.py")
     assert report["benchmark"] == "meter_cost"
     rows = {r["condition"]: r for r in report["results"]}
-    assert set(rows) == {"idle", "codecarbon@1Hz", "wakeups@10Hz", "wakeups@100Hz", "bench@10Hz", "bench@100Hz"}
+    assert set(rows) == {"idle", "codecarbon@1Hz", "wakeups@10Hz", "wakeups@100Hz", "loop@10Hz", "loop@100Hz",
+                         "bench@10Hz", "bench@100Hz"}
     for name, row in rows.items():
         assert row["runs"] == 1 and finite(row["cpu_pct"]["median"]) and row["process_cpu_pct"]["median"] >= 0
         assert f"| {name} |" in table
@@ -152,6 +153,8 @@ def test_meter_cost_beside_codecarbon():
         assert abs(row["achieved_rate_hz"]["median"] / rate - 1) < 0.5 and row["cpu_per_poll_us"]["median"] > 0
         wakes = rows[f"wakeups@{rate}Hz"]  # the bare sleeping thread at the same rate
         assert wakes["threads"] == 1 and abs(wakes["achieved_rate_hz"]["median"] / rate - 1) < 0.5
+        loop = rows[f"loop@{rate}Hz"]  # the same wake-ups with the sensor's read and the trace's writes
+        assert loop["threads"] >= 1 and abs(loop["achieved_rate_hz"]["median"] / rate - 1) < 0.5
     load = report["rate_under_load"]
     assert load["rate_hz"] == 1000 and 0 < load["share"] <= 1.2 and load["trace_rate_hz"] > 0
     assert set(report["targets"]) == {"10hz_vs_codecarbon", "100hz_under_1pct", "1khz_held_under_load"}
