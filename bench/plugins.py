@@ -22,6 +22,7 @@ import inspect
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -44,6 +45,8 @@ BUILTIN_DIST = "bench"
 # Objects registered in-process (tests, notebooks): group -> name -> object. They win over entry points.
 _registered: dict[str, dict[str, Any]] = {g: {} for g in GROUPS}
 _cache: dict[tuple[str, str], Any] = {}
+# One scan of the installed distributions' entry points (a few hundred METADATA files) per sys.path.
+_scan: dict[tuple[str, ...], dict[str, list[Any]]] = {}
 
 
 @dataclass(frozen=True)
@@ -87,11 +90,25 @@ def _group(group: str) -> str:
     return GROUPS[group]
 
 
+def _entry_points(group: str) -> list[Any]:
+    """The entry points of ``group``, from one scan of every installed distribution (redone when ``sys.path``
+    changes or after :func:`clear_cache`): a scan reads each distribution's metadata, and a listing asks for
+    every group several times."""
+    key = tuple(sys.path)
+    found = _scan.get(key)
+    if found is None:
+        every = metadata.entry_points()
+        found = {g: list(every.select(group=g)) for g in GROUPS.values()}
+        _scan.clear()
+        _scan[key] = found
+    return found[group]
+
+
 def inventory(group: str) -> list[PluginRef]:
     """Every entry point of ``group``, usable or not (blocked by the allowlist, shadowed by a built-in)."""
     usable: dict[str, PluginRef] = {}
     others: list[PluginRef] = []
-    for ep in metadata.entry_points(group=_group(group)):
+    for ep in _entry_points(_group(group)):
         dist = getattr(ep, "dist", None)
         ref = PluginRef(group, ep.name, ep.value, dist.name if dist else "?", dist.version if dist else "?")
         if not _allowed(ep.name, ref.package):
@@ -223,3 +240,4 @@ def unregister(group: str, name: str) -> None:
 def clear_cache() -> None:
     """Forget loaded plugins (after installing or removing a distribution in a running process)."""
     _cache.clear()
+    _scan.clear()

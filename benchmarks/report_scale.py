@@ -70,7 +70,7 @@ def main() -> None:
 
         t = time.perf_counter()
         comp = compare_frame(load_results([root / "results"]))
-        print(f"compare: {sum(len(tb.rows) for tb in comp.tables)} rows in {time.perf_counter() - t:.1f} s")
+        print(f"compare: {len(comp)} rows in {time.perf_counter() - t:.1f} s")
 
 
 if __name__ == "__main__":

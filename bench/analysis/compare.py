@@ -7,10 +7,14 @@
 - Verdict from **Welch's two-sided t-test** (unequal variances) on the per-repeat values at
   alpha = 0.05: better, worse, or no significant difference.
 - Results whose settings differ from the baseline's (preset, dtype, batch, sequence length, other
-  workload settings, unit) are "not comparable": shown, never given a verdict. A different quality
-  level or standard keeps its verdict but is flagged.
+  workload settings, unit) are "not comparable": shown, never given a verdict, unless the comparison is
+  asked for across those settings (``allow``, ``bench compare --allow dtype``): then they get a ratio and a
+  verdict and say what differs (``Row.across``). The unit never: a ratio across units means nothing. A
+  different quality level or standard keeps its verdict but is flagged.
 
-Statistics from scipy (through :mod:`bench.analysis.stats`); pandas only for the input frame.
+:func:`comparison` gives the structured :class:`Comparison` (the tables the formatters print);
+:func:`compare_frame` the same rows as a pandas DataFrame. Statistics from scipy (through
+:mod:`bench.analysis.stats`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ METRICS: dict[str, tuple[str, str, str]] = {
 BETTER, WORSE, SAME = "better", "worse", "no significant difference"
 BASELINE, UNTESTABLE, INCOMPARABLE = "baseline", "not testable (fewer than 2 repeats)", "not comparable"
 SETTINGS_FIELDS = ("unit", "preset", "dtype", "batch", "seq_len")
+ALLOWABLE = ("preset", "dtype", "batch", "seq_len", "settings")  # what a ratio may be asked for across
+SETTING_KEYS = {"preset": "preset", "dtype": "dtype", "batch": "batch_size", "seq_len": "seq_len"}  # field -> key
 
 
 # --- statistics -------------------------------------------------------------------------------
@@ -133,6 +139,7 @@ class Row:
     integrity: str | None
     grade_reason: str | None = None  # why ``grade`` is None (ungraded)
     conforms: bool | None = None
+    across: list[str] = field(default_factory=list)  # settings it differs in from the baseline, compared as asked
     ratio: float | None = None
     ratio_low: float | None = None
     ratio_high: float | None = None
@@ -163,13 +170,47 @@ class Comparison:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def to_frame(self) -> Any:
+        """One row per result and workload: the table's workload, unit, metric and baseline, then the
+        :class:`Row`'s fields (``ratio_low``/``ratio_high`` as ``ratio_ci_low``/``ratio_ci_high``), typed like
+        :func:`bench.analysis.frame.load_results`' columns. ``attrs`` hold the metric, its label and
+        direction, the method and the skipped inputs."""
+        import pandas as pd
 
-def method_text(metric: str, confidence: float = 0.95, alpha: float = 0.05) -> str:
+        records = [{"workload": t.workload, "unit": t.unit, "metric": t.metric, "baseline": t.baseline,
+                    **{FRAME_NAMES.get(k, k): v for k, v in asdict(r).items()}, "notes": list(t.notes)}
+                   for t in self.tables for r in t.rows]
+        frame = pd.DataFrame(records, columns=list(FRAME_COLUMNS))
+        for col, dtype in FRAME_COLUMNS.items():
+            if dtype != "object":
+                frame[col] = frame[col].astype(dtype)
+        frame.attrs.update(metric=self.metric, label=self.label, direction=self.direction, method=self.method,
+                           skipped=list(self.skipped))
+        return frame
+
+
+FRAME_NAMES = {"ratio_low": "ratio_ci_low", "ratio_high": "ratio_ci_high"}
+FRAME_COLUMNS: dict[str, str] = {
+    "workload": "string", "unit": "string", "metric": "string", "baseline": "string", "run": "string",
+    "device": "string", "preset": "string", "dtype": "string", "batch": "Int64", "n": "Int64", "mean": "Float64",
+    "ci_low": "Float64", "ci_high": "Float64", "throughput": "Float64", "ratio": "Float64",
+    "ratio_ci_low": "Float64", "ratio_ci_high": "Float64", "p_value": "Float64", "verdict": "string",
+    "across": "object", "flags": "object", "grade": "string", "grade_reason": "string", "quality_level": "Int64",
+    "standard": "string", "integrity": "string", "conforms": "boolean", "notes": "object",
+}
+
+
+def method_text(metric: str, confidence: float = 0.95, alpha: float = 0.05, allow: Sequence[str] = ()) -> str:
     col, label, direction = METRICS[metric]
-    return (f"Metric: mean {label} over clean repeats ({direction} is better). Ratio = result / baseline with a "
+    text = (f"Metric: mean {label} over clean repeats ({direction} is better). Ratio = result / baseline with a "
             f"{confidence:.0%} CI by Fieller's theorem (independent means, Welch-Satterthwaite dof). Verdict: Welch's "
             f"two-sided t-test on the per-repeat values, alpha = {alpha:g}. Rows with other settings than the baseline "
             "are not comparable (no verdict); other quality levels or standards are flagged.")
+    if allow:
+        text += (f" Ratios across {', '.join(allow)} were asked for (--allow): rows that differ from the baseline "
+                 "only there get a ratio and a verdict, flagged 'across'; they compare different settings, not like "
+                 "for like.")
+    return text
 
 
 def _val(value: Any) -> Any:
@@ -184,13 +225,20 @@ def _val(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _differences(row: dict[str, Any], base: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """(settings that make the row not comparable, qualifiers that only flag it)."""
-    hard = [f"{f} {row[f]} vs {base[f]}" for f in SETTINGS_FIELDS if row[f] != base[f]]
-    if not hard and row["settings"] != base["settings"]:
+def _differences(row: dict[str, Any], base: dict[str, Any],
+                 allow: Sequence[str] = ()) -> tuple[list[str], list[str], list[str]]:
+    """(settings that make the row not comparable, settings it differs in that ``allow`` permits, qualifiers that
+    only flag it)."""
+    diffs = [(f, f"{f} {row[f]} vs {base[f]}") for f in SETTINGS_FIELDS if row[f] != base[f]]
+    if row["settings"] != base["settings"]:  # the workload's other settings; a field said above is not said again
+        said = {SETTING_KEYS[f] for f, _ in diffs if f in SETTING_KEYS} | \
+            {SETTING_KEYS[f] for f in allow if f in SETTING_KEYS}
         mine, theirs = json.loads(row["settings"] or "{}"), json.loads(base["settings"] or "{}")
-        keys = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-        hard.append("settings " + ", ".join(f"{k} {mine.get(k)} vs {theirs.get(k)}" for k in keys))
+        keys = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k) and k not in said)
+        if keys:
+            diffs.append(("settings", "settings " + ", ".join(f"{k} {mine.get(k)} vs {theirs.get(k)}" for k in keys)))
+    hard = [text for f, text in diffs if f not in allow]
+    across = [text for f, text in diffs if f in allow]
     soft = []
     if row["quality_level"] != base["quality_level"]:
         soft.append(f"quality L{row['quality_level']} vs L{base['quality_level']}")
@@ -200,7 +248,7 @@ def _differences(row: dict[str, Any], base: dict[str, Any]) -> tuple[list[str], 
         soft.append(f"integrity: {row['integrity']}")
     if row["status"] != "complete":
         soft.append(f"status {row['status']}")
-    return hard, soft
+    return hard, across, soft
 
 
 def _verdict(row: Row, values: list[float], base_values: list[float], direction: str, alpha: float,
@@ -250,10 +298,24 @@ def resolve_baseline(runs: list[str], baseline: str | int | None,
 
 
 def compare_frame(frame: Any, baseline: str | int | None = None, metric: str = "gross", confidence: float = 0.95,
-                  alpha: float = 0.05) -> Comparison:
-    """Per-workload tables of ``frame`` (from :func:`bench.analysis.frame.load_results`) against the baseline run."""
+                  alpha: float = 0.05, allow: Sequence[str] = ()) -> Any:
+    """The comparison of ``frame`` (from :func:`bench.analysis.frame.load_results`) against the baseline run as a
+    pandas DataFrame, one row per result and workload (see :meth:`Comparison.to_frame`); :func:`comparison` gives
+    the same as the structured tables."""
+    return comparison(frame, baseline, metric, confidence, alpha, allow).to_frame()
+
+
+def comparison(frame: Any, baseline: str | int | None = None, metric: str = "gross", confidence: float = 0.95,
+               alpha: float = 0.05, allow: Sequence[str] = ()) -> Comparison:
+    """Per-workload tables of ``frame`` (from :func:`bench.analysis.frame.load_results`) against the baseline run.
+    ``allow``: settings (of :data:`ALLOWABLE`) a ratio may be taken across; rows that differ there are flagged."""
     if metric not in METRICS:
         raise UsageError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
+    wrong = [a for a in allow if a not in ALLOWABLE]
+    if wrong:
+        raise UsageError(f"cannot compare across {', '.join(wrong)}; allowed: {', '.join(ALLOWABLE)} "
+                         "(never the unit: a ratio across units means nothing)")
+    allow = tuple(dict.fromkeys(allow))
     col, label, direction = METRICS[metric]
     records = [{k: _val(v) for k, v in rec.items()} for rec in frame.to_dict("records")]
     order = list(dict.fromkeys(r["run"] for r in records))
@@ -261,13 +323,14 @@ def compare_frame(frame: Any, baseline: str | int | None = None, metric: str = "
     tables = []
     for workload in dict.fromkeys(r["workload"] for r in records):
         rows = [r for r in records if r["workload"] == workload]
-        tables.append(_table(workload, rows, base_run, col, metric, direction, alpha, confidence))
-    return Comparison(metric=metric, label=label, direction=direction, method=method_text(metric, confidence, alpha),
-                      tables=tables, skipped=list(frame.attrs.get("skipped", [])))
+        tables.append(_table(workload, rows, base_run, col, metric, direction, alpha, confidence, allow))
+    return Comparison(metric=metric, label=label, direction=direction,
+                      method=method_text(metric, confidence, alpha, allow), tables=tables,
+                      skipped=list(frame.attrs.get("skipped", [])))
 
 
 def _table(workload: str, rows: list[dict[str, Any]], base_run: str, col: str, metric: str, direction: str,
-           alpha: float, confidence: float) -> Table:
+           alpha: float, confidence: float, allow: Sequence[str] = ()) -> Table:
     base = next((r for r in rows if r["run"] == base_run), rows[0])
     notes = [] if base["run"] == base_run else [f"{base_run} has no {workload} result; baseline is {base['run']}"]
     out = []
@@ -279,10 +342,11 @@ def _table(workload: str, rows: list[dict[str, Any]], base_run: str, col: str, m
                   grade_reason=rec.get("grade_reason"), conforms=rec.get("conforms"))
         if rec is base:
             row.verdict, row.ratio = BASELINE, 1.0 if row.mean is not None else None
-            row.flags = _differences(rec, rec)[1]
+            row.flags = _differences(rec, rec)[2]
         else:
-            hard, soft = _differences(rec, base)
-            row.flags = hard + soft
+            hard, across, soft = _differences(rec, base, allow)
+            row.across = across
+            row.flags = hard + [f"across {a} (asked for)" for a in across] + soft
             if hard:
                 row.verdict = INCOMPARABLE
             else:

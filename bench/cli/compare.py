@@ -72,6 +72,8 @@ def print_rich(comp: Any, console: Any) -> None:
             good = row.integrity in ("signed", "unsigned")
             who.append(f"\n{row.integrity or '-'}", style="dim" if good else "bold red")
             verdict = plain(row.verdict + mark, style=VERDICT_STYLE.get(row.verdict, ""))
+            if row.across:  # a ratio across settings, as asked: say so beside the verdict
+                verdict.append("\nacross " + ", ".join(a.split(" ", 1)[0] for a in row.across), style="yellow")
             if row.p_value is not None:
                 verdict.append(f"\np = {row.p_value:.2g}", style="dim")
             cells = [str(i), who] + ([plain(_config(row))] if configs else [])
@@ -108,14 +110,17 @@ def report_skipped(skipped: list[tuple[str, str]]) -> None:
               help="Keep results that fail verification in the tables (flagged); exit 1 still.")
 @click.option("--alpha", type=Finite(0.0, 0.5, min_open=True), default=0.05, show_default=True,
               help="Significance level of Welch's t-test.")
+@click.option("--allow", "allow", multiple=True, type=click.Choice(["dtype", "preset", "batch", "seq_len", "settings"]),
+              help="Give ratios and verdicts across this setting too (repeatable), e.g. --allow dtype for bf16 "
+                   "against fp32; such rows are flagged 'across'. Never across units.")
 def compare(results: tuple[Path, ...], baseline: str | None, metric: str, fmt: str, output: Path | None,
-            standard: str | None, include_edited: bool, alpha: float) -> None:
+            standard: str | None, include_edited: bool, alpha: float, allow: tuple[str, ...]) -> None:
     """Compare results: each result's figures and its ratio to a baseline, with a 95% CI and a verdict.
 
     RESULTS are run folders, result.json files, or folders of run folders. Exit 1 if any input was skipped
     or failed verification.
     """
-    from bench.analysis.compare import compare_frame
+    from bench.analysis.compare import comparison
     from bench.analysis.frame import Grader, runs_frame
     from bench.errors import UsageError
     from bench.result.io import check_output
@@ -129,7 +134,7 @@ def compare(results: tuple[Path, ...], baseline: str | None, metric: str, fmt: s
         raise UsageError("no result to compare")
     frame = runs_frame(loaded.runs, Grader(standard))
     frame.attrs["skipped"] = list(loaded.skipped)
-    comp = compare_frame(frame, baseline=baseline, metric=metric, alpha=alpha)
+    comp = comparison(frame, baseline=baseline, metric=metric, alpha=alpha, allow=allow)
     _emit(comp, fmt, output)
     bad = [r for r in loaded.runs if not r.integrity.ok]
     if loaded.skipped or bad:

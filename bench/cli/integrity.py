@@ -15,6 +15,10 @@ STATE_TEXT = {"signed": "intact, signed", "unsigned": "intact, unsigned", "edite
               "bad-signature": "BAD SIGNATURE", "untrusted-key": "UNTRUSTED KEY"}
 
 
+def _json_option(f: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")(f)
+
+
 def _trusted(pubkeys: tuple[str, ...]) -> list[Any] | None:
     from bench.result.integrity import load_public_key
 
@@ -25,21 +29,27 @@ def _trusted(pubkeys: tuple[str, ...]) -> list[Any] | None:
 @click.option("--output", "-o", "path", type=click.Path(dir_okay=False, path_type=Path), default=Path("bench-key"),
               show_default=True, help="Private key file; the public key goes to the same name + .pub.")
 @click.option("--force", is_flag=True, help="Overwrite existing key files.")
-def keygen(path: Path, force: bool) -> None:
+@_json_option
+def keygen(path: Path, force: bool, as_json: bool) -> None:
     """Make an Ed25519 key pair for signing results (private key written with mode 0600)."""
     from bench.result.integrity import fingerprint, generate_keypair, load_public_key
 
     priv, pub = generate_keypair(path, force=force)
-    say(f"private key: {priv} (keep it secret)")
-    say(f"public key:  {pub}")
-    say(f"fingerprint: {fingerprint(load_public_key(pub))}")
+    print_ = fingerprint(load_public_key(pub))
+    if as_json:
+        click.echo(json.dumps({"private_key": str(priv), "public_key": str(pub), "fingerprint": print_}, indent=2))
+    else:
+        say(f"private key: {priv} (keep it secret)")
+        say(f"public key:  {pub}")
+        say(f"fingerprint: {print_}")
 
 
 @click.command()
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--key", "-k", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Ed25519 private key (PEM) from `bench keygen`.")
-def sign(results: tuple[Path, ...], key: Path) -> None:
+@_json_option
+def sign(results: tuple[Path, ...], key: Path, as_json: bool) -> None:
     """Sign intact results with an Ed25519 key. Edited results are refused (exit 1)."""
     from bench.errors import ResultError
     from bench.result.integrity import load_private_key, sign_folder
@@ -47,7 +57,8 @@ def sign(results: tuple[Path, ...], key: Path) -> None:
 
     private = load_private_key(key)
     folders, skipped = find_result_folders(results)
-    failed = len(skipped)
+    refused = [{"path": path, "reason": why} for path, why in skipped]
+    signed = []
     for path, why in skipped:
         say(f"bench: skipped {path}: {why}", err=True)
     for folder in folders:
@@ -55,10 +66,14 @@ def sign(results: tuple[Path, ...], key: Path) -> None:
             check = sign_folder(folder, private)
         except ResultError as exc:
             say(f"bench: {exc}", err=True)
-            failed += 1
+            refused.append({"path": str(folder), "reason": str(exc)})
             continue
-        say(f"signed {check.folder} (key {check.key_fingerprint})")
-    if failed:
+        signed.append({"path": str(check.folder), "run_id": check.run_id, "key_fingerprint": check.key_fingerprint})
+        if not as_json:
+            say(f"signed {check.folder} (key {check.key_fingerprint})")
+    if as_json:
+        click.echo(json.dumps({"signed": signed, "refused": refused}, indent=2))
+    if refused:
         sys.exit(1)
 
 
@@ -107,7 +122,8 @@ def verify(results: tuple[Path, ...], pubkeys: tuple[str, ...], require_signatur
               help="Bundle to write (.tar.gz).")
 @click.option("--key", "-k", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Sign the bundle's manifest with this Ed25519 private key.")
-def export(results: tuple[Path, ...], output: Path, key: Path | None) -> None:
+@_json_option
+def export(results: tuple[Path, ...], output: Path, key: Path | None, as_json: bool) -> None:
     """Bundle intact result folders into a submission archive (tar.gz + manifest of digests)."""
     from bench.errors import UsageError
     from bench.result.bundle import export_bundle
@@ -124,8 +140,13 @@ def export(results: tuple[Path, ...], output: Path, key: Path | None) -> None:
     if not report.done:
         output.unlink(missing_ok=True)
         raise UsageError("nothing to export")
-    signed = f", manifest signed by {report.signer}" if report.signer else ""
-    say(f"wrote {output}: {len(report.done)} result(s){signed}")
+    if as_json:
+        click.echo(json.dumps({"path": str(output), "results": report.done, "signer": report.signer,
+                               "refused": [{"path": p, "reason": why} for p, why in skipped + report.refused]},
+                              indent=2))
+    else:
+        signed = f", manifest signed by {report.signer}" if report.signer else ""
+        say(f"wrote {output}: {len(report.done)} result(s){signed}")
     if skipped or report.refused:
         sys.exit(1)
 
@@ -136,16 +157,29 @@ def export(results: tuple[Path, ...], output: Path, key: Path | None) -> None:
               show_default=True, help="Folder to unpack the results into.")
 @click.option("--pubkey", "-p", "pubkeys", multiple=True,
               help="Trusted public key for the manifest and result signatures; repeatable.")
-def import_(bundle: Path, target: Path, pubkeys: tuple[str, ...]) -> None:
-    """Check a submission bundle and unpack its results. Exit 1 if anything was refused."""
+@_json_option
+def import_(bundle: Path, target: Path, pubkeys: tuple[str, ...], as_json: bool) -> None:
+    """Check a submission bundle and unpack its results. A result already imported with identical files is
+    left as it is (importing a bundle twice exits 0). Exit 1 if anything was refused."""
     from bench.result.bundle import import_bundle
 
     report = import_bundle(bundle, target, trusted=_trusted(pubkeys))
-    for name in report.done:
-        say(f"imported {target / name}")
     for name, why in report.refused:
         say(f"bench: refused {name}: {why}", err=True)
-    if report.signer:
-        say(f"manifest signed by {report.signer}")
+    if as_json:
+        click.echo(json.dumps({"bundle": str(bundle), "target": str(target),
+                               "imported": [str(target / n) for n in report.done],
+                               "identical": [str(target / n) for n in report.identical], "signer": report.signer,
+                               "refused": [{"name": n, "reason": why} for n, why in report.refused]}, indent=2))
+    else:
+        for name in report.done:
+            say(f"imported {target / name}")
+        for name in report.identical:
+            say(f"already imported, identical: {target / name}")
+        if report.identical and not report.done and not report.refused:
+            say(f"nothing new: all {len(report.identical)} result(s) of {bundle} are in {target} already, "
+                       "identical")
+        if report.signer:
+            say(f"manifest signed by {report.signer}")
     if report.refused:
         sys.exit(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -24,8 +25,9 @@ import click
               help="Processes drawing the traces (default: CPU count, at most 8).")
 @click.option("--include-edited", is_flag=True,
               help="Keep results that fail verification in the report (flagged); exit 1 still.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON instead of a line.")
 def report(results: tuple[Path, ...], output: Path, title: str, metric: str, standard: str | None, no_traces: bool,
-           max_points: int, fmt: str, workers: int | None, include_edited: bool) -> None:
+           max_points: int, fmt: str, workers: int | None, include_edited: bool, as_json: bool) -> None:
     """Write a self-contained HTML report of RESULTS (run folders or folders of them).
 
     Exit 1 if any input was skipped or failed verification; the others are still reported.
@@ -39,7 +41,13 @@ def report(results: tuple[Path, ...], output: Path, title: str, metric: str, sta
                            metric=metric, traces=not no_traces, max_points=max_points, fmt=fmt, workers=workers)
     for path, why in summary.skipped:
         say(f"bench: skipped {path}: {why}", err=True)
-    say(f"wrote {summary.path}: {summary.runs} result(s), {summary.rows} row(s), "
-        f"{summary.size_bytes / 1024:.0f} KiB in {summary.seconds:.1f} s")
+    if as_json:
+        click.echo(json.dumps({"path": str(summary.path), "results": summary.runs, "rows": summary.rows,
+                               "size_bytes": summary.size_bytes, "seconds": round(summary.seconds, 3),
+                               "edited": summary.edited,
+                               "skipped": [{"path": p, "reason": why} for p, why in summary.skipped]}, indent=2))
+    else:
+        say(f"wrote {summary.path}: {summary.runs} result(s), {summary.rows} row(s), "
+            f"{summary.size_bytes / 1024:.0f} KiB in {summary.seconds:.1f} s")
     if summary.skipped or summary.edited:
         sys.exit(1)

@@ -151,14 +151,14 @@ def _execute(cfg: Any, quiet: bool, as_json: bool) -> None:
     from rich.console import Console
 
     from bench.cli.console import console as wide_console
-    from bench.cli.progress import RunProgress
+    from bench.cli.progress import RunPlan, RunProgress
     from bench.cli.show import print_summary
     from bench.run.runner import Runner
 
     err = Console(stderr=True)
     runner = Runner(cfg)
     runner.prepare()  # user mistakes fail here, before any output or file
-    with RunProgress(enabled=not quiet, console=err) as progress:
+    with RunProgress(enabled=not quiet, console=err, plan=RunPlan.of(cfg)) as progress:
         runner.progress = progress.update
         restore = install_signals(runner.stop_event, err)
         try:
@@ -219,7 +219,7 @@ def _execute_rank(cfg: Any, env: Any, timeout_s: float, quiet: bool, as_json: bo
 
     from rich.console import Console
 
-    from bench.cli.progress import RunProgress
+    from bench.cli.progress import RunPlan, RunProgress
     from bench.distributed.comm import PeerLost
     from bench.distributed.coordinator import DistributedCoordinator
     from bench.errors import BenchError
@@ -232,7 +232,7 @@ def _execute_rank(cfg: Any, env: Any, timeout_s: float, quiet: bool, as_json: bo
     try:
         runner.prepare()
         err = Console(stderr=True) if main else Console(file=io.StringIO())
-        with RunProgress(enabled=main and not quiet, console=err) as progress:
+        with RunProgress(enabled=main and not quiet, console=err, plan=RunPlan.of(cfg)) as progress:
             if main:
                 runner.progress = progress.update
             restore = install_signals(runner.stop_event, err)

@@ -94,7 +94,14 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
 
-def _table(scores: list[Any], std: Any) -> Any:
+def _labels(loaded: list[tuple[Path, Any]]) -> list[str]:
+    """What the tables call each result: its folder's name (run ids are in the JSON)."""
+    from bench.result.store import folder_labels
+
+    return folder_labels([Path(p) for p, _ in loaded], [r.run_id for _, r in loaded])
+
+
+def _table(scores: list[Any], std: Any, labels: list[str]) -> Any:
     from rich.table import Table
 
     from bench.cli.console import plain
@@ -112,10 +119,10 @@ def _table(scores: list[Any], std: Any) -> Any:
     table.add_column(f"mL/{per} accel.", justify="right")
     table.add_column("quality", no_wrap=True)
     table.add_column("conforms", no_wrap=True)
-    for s in scores:
+    for s, label in zip(scores, labels):
         for w in s.workloads:
             table.add_row(
-                plain(s.run_id), plain(w.workload), plain(_fmt_ci(w)), w.grade or "ungraded",
+                plain(label), plain(w.workload), plain(_fmt_ci(w)), w.grade or "ungraded",
                 _num(w.carbon_g), _num(w.carbon_accelerator_g), _num(w.water_ml), _num(w.water_accelerator_ml),
                 f"L{s.quality.level}", "yes" if s.conforms else "no",
             )
@@ -132,7 +139,7 @@ def footprint_lines(f: Any) -> list[str]:
     ]
 
 
-def _print_details(console: Any, scores: list[Any]) -> None:
+def _print_details(console: Any, scores: list[Any], labels: list[str]) -> None:
     from bench.cli.console import plain
 
     lines = []
@@ -140,7 +147,7 @@ def _print_details(console: Any, scores: list[Any]) -> None:
         lines += footprint_lines(scores[0].footprint)
         lines.append("server: device energy x server overhead = IT energy, then PUE and WUE; accel.: the device's "
                      "own energy only")
-    for s in scores:
+    for s, label in zip(scores, labels):
         notes = []
         if s.footprint is not None:
             notes.append(f"server overhead {s.footprint.overhead:g} (IT / device energy): "
@@ -149,7 +156,7 @@ def _print_details(console: Any, scores: list[Any]) -> None:
         notes += [f"{w.workload}: ungraded: {w.grade_reason}" for w in s.workloads if w.grade is None]
         notes += [f"{i.severity}: {i.code}: {i.message}" for i in s.issues]
         notes += [f"failed {c.line()}" for c in s.failed]
-        lines += [f"{s.run_id}: {note}" for note in notes]
+        lines += [f"{label}: {note}" for note in notes]
     for line in lines:
         console.print(plain(line), highlight=False)
 
@@ -200,24 +207,27 @@ def score(results: tuple[Path, ...], standard_ref: str | None, as_json: bool,
     notes: list[str] = []
     loaded, errors = _load_all(results, sweep_point, notes)
     scores = [score_result(result, std, profiles, factors) for _, result in loaded]
+    labels = _labels(loaded)
     if as_json:
-        dumped = [s.model_dump(mode="json") for s in scores]
+        dumped = [{"run": label, "path": str(path), **s.model_dump(mode="json")}
+                  for (path, _), label, s in zip(loaded, labels, scores)]
         for row, (_, result) in zip(dumped, loaded):
             if getattr(result, "setting", None) is not None:
                 row["setting"] = {"text": result.setting.text(), **result.setting.model_dump(mode="json")}
         click.echo(json.dumps(finite(dumped), indent=2, allow_nan=False))
     else:
         from bench.cli.console import console as wide_console
+        from bench.cli.console import plain
 
         console = wide_console()
-        console.print(_table(scores, std))
-        _print_details(console, scores)
-        for _, result in loaded:
+        console.print(_table(scores, std, labels))
+        _print_details(console, scores, labels)
+        for label, (_, result) in zip(labels, loaded):
             if getattr(result, "setting", None) is not None:
-                console.print(f"{result.run_id}: measured at {result.setting.text()} (sweep point "
-                              f"{result.setting.point})", highlight=False, markup=False)
+                console.print(plain(f"{label}: measured at {result.setting.text()} (sweep point "
+                                    f"{result.setting.point})"), highlight=False)
         for note in notes:
-            console.print(note, highlight=False, markup=False)
+            console.print(plain(note), highlight=False)
     for _, message in errors[:-1]:
         say(f"bench: error: {message}", err=True)
     if errors:

@@ -27,49 +27,20 @@ def ci_text(rel: float | None, n: int) -> str:
     return f"\u00b1{rel:.1%} (95% CI, n={n})"
 
 
-def _stat(stat: Any) -> str:
-    if stat is None or stat.mean is None:
-        return "-"
-    return _fmt(stat.mean) + " " + ci_text(stat.ci95_relative, stat.n)
+FIGURES = (  # (label, aggregate field, unit of the figure given the workload's unit)
+    ("throughput", "throughput", "{unit}/s"),
+    ("net energy", "energy_per_unit_j", "J/{unit}"),
+    ("gross energy", "gross_energy_per_unit_j", "J/{unit}"),
+    ("mean power", "mean_power_w", "W"),
+)
 
 
-def _latency(latency: Any) -> str:
-    """A step's latency percentiles in ms, e.g. ``12.1/12.9/15.3``."""
+def latency_text(latency: Any) -> str | None:
+    """A step's latency percentiles in ms, e.g. ``12.1/12.9/15.3``; None without a latency phase."""
     if latency is None or latency.p50_s is None:
-        return "-"
+        return None
     return "/".join(_fmt(v * 1e3 if v is not None else None, 3) for v in (latency.p50_s, latency.p90_s,
-                                                                         latency.p99_s))
-
-
-def grades_of(result: Any) -> tuple[dict[str, str], list[str]]:
-    """Workload -> its grade letter or "ungraded", and a line per ungraded workload saying why."""
-    try:
-        from bench.analysis.scoring.score import grade_summary
-    except ImportError:
-        return {}, []
-    from bench.errors import BenchError
-
-    try:
-        rows = grade_summary(result)
-    except BenchError as exc:  # scoring is advisory in a summary; `bench score` reports its errors
-        return {}, [f"grades: not scored ({exc})"]
-    out, why = {}, []
-    for row in rows:
-        out[row["workload"]] = row.get("grade") or "ungraded"
-        if not row.get("grade"):
-            why.append(f"grade: {row['workload']}: ungraded under {row['standard']}: "
-                       f"{row.get('grade_reason') or 'not graded'}")
-    return out, why
-
-
-def quality_line(q: Any) -> str:
-    """``quality: L2 (label)``, with the aspects that hold it down when it is below L2."""
-    if q is None:
-        return "quality: not assessed"
-    line = f"quality: L{q.level} ({q.label})"
-    if q.level < 2:
-        line += ": " + "; ".join(f"{a.aspect}: {a.reason}" for a in q.aspects if a.level == q.level)
-    return line
+                                                                          latency.p99_s))
 
 
 def _energy_line(result: Any) -> str:
@@ -91,34 +62,96 @@ def _energy_line(result: Any) -> str:
     return f"energy: {how}" + (f", windows within +/-{max(shares):.2%}" if shares else "")
 
 
-def print_summary(result: Any, folder: Path | None, console: Any) -> None:
-    """A readable summary of a result: one row per workload, then the method, the grades and the issues. Every
-    string from the result is printed as data (:func:`bench.cli.console.plain`)."""
+def grades_of(result: Any) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """Workload -> its grade letter or "ungraded"; workload -> why it is ungraded ("ungraded under STANDARD:
+    reason"); and lines about the scoring as a whole (why nothing could be scored)."""
+    try:
+        from bench.analysis.scoring.score import grade_summary
+    except ImportError:
+        return {}, {}, ["grades: not scored (the scoring package is not installed)"]
+    from bench.errors import BenchError
+
+    try:
+        rows = grade_summary(result)
+    except BenchError as exc:  # scoring is advisory in a summary; `bench score` reports its errors
+        return {}, {}, [f"grades: not scored ({exc})"]
+    out, why = {}, {}
+    for row in rows:
+        out[row["workload"]] = row.get("grade") or "ungraded"
+        if not row.get("grade"):
+            why[row["workload"]] = f"ungraded under {row['standard']}: {row.get('grade_reason') or 'not graded'}"
+    return out, why, []
+
+
+def quality_line(q: Any) -> str:
+    """``quality: L2 energy counter + ...``, with the aspects that hold it down when it is below L2."""
+    if q is None:
+        return "quality: not assessed"
+    label = q.label if str(q.label).startswith(f"L{q.level}") else f"L{q.level} ({q.label})"
+    line = f"quality: {label}"
+    if q.level < 2:
+        line += ": " + weak_text(q)
+    return line
+
+
+def weak_text(q: Any) -> str:
+    """The aspects that set a quality level, as the scoring words them."""
+    return "; ".join(f"{a.aspect}: {a.reason}" for a in q.aspects if a.level == q.level)
+
+
+def workload_table(w: Any, grade: str | None) -> Any:
+    """One workload's figures: mean, unit and 95% CI, one row each; numbers never wrap."""
+    from rich import box
     from rich.table import Table
 
     from bench.cli.console import plain
 
-    grades, why_ungraded = grades_of(result)
-    title = f"{result.device.get('name') or '?'} ({result.device.get('spec') or '?'}) - {result.status}"
-    table = Table(title=plain(title))
-    for col in ("workload", "status", "unit", "units/s", "latency ms p50/p90/p99", "J/unit net", "J/unit gross",
-                "power W", "grade"):
-        left = col in ("workload", "status", "unit")
-        table.add_column(col, justify="left" if left else "right", no_wrap=col in ("workload", "status"),
-                         overflow="fold")
+    title = f"{w.workload}: {w.status}"
+    if grade:
+        title += ", ungraded" if grade == "ungraded" else f", grade {grade}"
+    table = Table(title=plain(title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  show_edge=False)
+    table.add_column("figure", no_wrap=True)
+    table.add_column("mean", justify="right", no_wrap=True)
+    table.add_column("unit", no_wrap=False, overflow="fold")
+    table.add_column("uncertainty", no_wrap=True)
+    unit = w.unit or "unit"
+    for label, field, unit_form in FIGURES:
+        stat = getattr(w.aggregate, field, None)
+        if stat is None or stat.mean is None:
+            continue
+        table.add_row(label, _fmt(stat.mean), plain(unit_form.format(unit=unit)), ci_text(stat.ci95_relative, stat.n))
+    latency = latency_text(w.latency)
+    if latency is not None:  # one step, the device synchronised: percentiles, not a mean with a CI
+        table.add_row("step latency", latency, "ms", "p50/p90/p99")
+    return table
+
+
+def print_summary(result: Any, folder: Path | None, console: Any) -> None:
+    """A readable summary of a result that fits 80 columns: a table per workload (each figure with its 95% CI),
+    why a workload has no grade, then the method and the issues. Every fact once; numbers never wrap. Every
+    string from the result is printed as data (:func:`bench.cli.console.plain`)."""
+    from bench.cli.console import plain
+
+    grades, why_ungraded, scoring = grades_of(result)
+
+    def say(line: str) -> None:  # strings from results are printed as they are, never as markup
+        console.print(plain(line), highlight=False)
+
+    say(f"{result.device.get('name', '?')} ({result.device.get('spec', '?')}): {result.status}")
+    m, q, idle = result.measurement, result.quality, result.idle
+    weak = f" ({weak_text(q)})" if q is not None and q.level < 2 else ""
     for w in result.workloads:
-        agg = w.aggregate
-        table.add_row(plain(w.workload), w.status, plain(w.unit or "-"),
-                      _stat(agg.throughput) if agg else "-",
-                      _latency(w.latency),
-                      _stat(agg.energy_per_unit_j) if agg else "-",
-                      _stat(agg.gross_energy_per_unit_j) if agg else "-",
-                      _stat(agg.mean_power_w) if agg else "-",
-                      plain(grades.get(w.workload, "-")))
-    console.print(table)
-    m = result.measurement
-    q = result.quality
-    idle = result.idle
+        console.print()
+        if w.aggregate is None:
+            say(f"{w.workload}: {w.status}" + (f": {w.reason}" if w.reason else "") + ": no figures, no grade")
+            continue
+        console.print(workload_table(w, grades.get(w.workload)))
+        if w.workload in why_ungraded:  # the quality line below says why the quality is low: not twice
+            say(why_ungraded[w.workload].replace(weak, "") if weak else why_ungraded[w.workload])
+        elif w.workload not in grades:
+            say("ungraded: " + (scoring[0].removeprefix("grades: ") if scoring else "not scored"))
+    console.print()
     lines = [
         f"sampler: {m.sampler} ({', '.join(c.channel for c in m.channels)}), {m.rate_hz:g} Hz requested, "
         f"{_fmt(m.achieved_rate_hz)} Hz achieved, {m.samples} samples",
@@ -139,7 +172,7 @@ def print_summary(result: Any, folder: Path | None, console: Any) -> None:
             lines.append(f"source of {w.workload}: {src.get('kind', '?')} {where} class {src.get('class', '?')}{digest}")
     if result.reason:
         lines.append(f"reason: {result.reason}")
-    lines.extend(why_ungraded)
+    lines.extend(scoring)
     from bench.analysis.sanity import sanity_issues
 
     recorded = {(i.code, i.message) for i in result.issues}
@@ -150,11 +183,12 @@ def print_summary(result: Any, folder: Path | None, console: Any) -> None:
             lines.append(f"{issue.severity}: {issue.code}: {issue.message} (found now)")
     for w in result.workloads:
         for issue in w.issues:
-            lines.append(f"{issue.severity}: {w.workload}: {issue.message}")
+            if w.aggregate is not None or issue.message != w.reason:  # a failure's reason is said above
+                lines.append(f"{issue.severity}: {w.workload}: {issue.message}")
     if folder is not None:
         lines.append(f"result: {folder}")
     for line in lines:
-        console.print(plain(line), highlight=False)
+        say(line)
 
 
 def _unfinished(folder: Path, result: Any) -> str | None:

@@ -31,7 +31,8 @@ from bench.errors import BenchError, SamplerError, SamplerTimeout, StorageError
 from bench.meter.assemble import Burst, Closing, assemble, open_accs, settle_ns
 from bench.meter.protocol import NullMeter, WindowMeter  # noqa: F401 - the meter's public names
 from bench.meter.schedule import PollSchedule
-from bench.meter.windows import MAX_COUNTER_J, MAX_POWER_W, ChannelState, WindowAcc
+from bench.meter.waker import Waker
+from bench.meter.windows import EDGE_RETRIES, MAX_COUNTER_J, MAX_POWER_W, ChannelState, WindowAcc
 from bench.result.model import Window
 from bench.result.trace import TraceWriter
 from bench.samplers.base import Reading, Sampler, finite_or_none
@@ -99,7 +100,7 @@ class Meter:
         self._burst: Burst | None = None
         self._bursting = False  # the read under way is a burst's, not the schedule's
         self._requests: collections.deque[tuple[Future, Callable[[], Any]]] = collections.deque()
-        self._wake = threading.Event()
+        self._wake = Waker()  # the thread's sleep: one raw lock, cheaper per wake-up than an Event
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._read_started: int | None = None
@@ -145,20 +146,22 @@ class Meter:
     # --- the sampling thread -----------------------------------------------------------------
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
+        clock, wake, stop = self.clock, self._wake, self._stop
+        while not stop.is_set():
             if self._requests:
                 self._serve()
-            if self.clock.now_ns() >= self._next_read_ns():
+            if clock.now_ns() >= self._next_read_ns():
                 self._scheduled_read()
-            self._wake.wait(max(self._next_read_ns() - self.clock.now_ns(), 0) / 1e9)
-            self._wake.clear()
+            wait_ns = self._next_read_ns() - clock.now_ns()
+            if wait_ns > 0:
+                wake.wait(wait_ns / 1e9)  # a wake-up it returns True for is consumed: nothing to clear
         while self._requests:
             self._serve()
         self._settle_closes(force=True)
 
     def _serve(self) -> None:
         if self.error is None:
-            self._poll()
+            self._poll(edge=True)
         while self._requests:
             future, fn = self._requests.popleft()
             if not future.set_running_or_notify_cancel():
@@ -181,27 +184,34 @@ class Meter:
         if self._closing:
             self._settle_closes()
 
-    def _poll(self) -> None:
-        """Read every channel once and feed the trace and the open windows."""
+    def _poll(self, edge: bool = False) -> None:
+        """Read every channel once and feed the trace and the open windows. At a window's edge (``edge``), a
+        read much slower than the channel's usual (the thread held up inside it, so its instant is unsure by
+        half its span) is taken again, up to ``EDGE_RETRIES`` times: the edge is then the last, prompt read."""
         if self.error is not None:
             return
         for ch in self.channels:
-            before = self.clock.now_ns()
-            self._read_started = before
-            try:
-                reading = ch.sampler.read()
-            except SamplerError as exc:
-                self._fail(exc, ch)
-                return
-            except Exception as exc:  # a plugin broke the contract: still one error tree
-                self._fail(SamplerError(f"{type(exc).__name__}: {exc}"), ch)
-                return
-            finally:
-                self._read_started = None
-            after = self.clock.now_ns()
-            if not reading.t_ns:
-                reading.t_ns = (before + after) // 2
-            self._feed(ch, reading)
+            for attempt in range(EDGE_RETRIES + 1 if edge else 1):
+                before = self.clock.now_ns()
+                self._read_started = before
+                try:
+                    reading = ch.sampler.read()
+                except SamplerError as exc:
+                    self._fail(exc, ch)
+                    return
+                except Exception as exc:  # a plugin broke the contract: still one error tree
+                    self._fail(SamplerError(f"{type(exc).__name__}: {exc}"), ch)
+                    return
+                finally:
+                    self._read_started = None
+                after = self.clock.now_ns()
+                if not reading.t_ns:
+                    reading.t_ns = (before + after) // 2
+                self._feed(ch, reading)
+                slow = ch.slow_read(after - before)
+                ch.read_ns.append(after - before)
+                if not slow:
+                    break
         now = self.clock.now_ns()
         if self._last_poll is not None:
             self._note_interval((now - self._last_poll) / 1e9)
@@ -329,7 +339,7 @@ class Meter:
         """Run ``fn`` on the meter's thread right after an edge read, and wait (up to the read timeout) for it
         (a close: until its edges are placed)."""
         if not self.threaded or self._thread is None:
-            self._poll()
+            self._poll(edge=True)
             out = fn()
             if isinstance(out, Closing):
                 while not self._settle_closes(until=out):  # unthreaded: keep reading until it is placed

@@ -8,6 +8,7 @@ the window's figure, its bound and the issues that qualify it.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ MIN_AVERAGE_WINDOWS = 10  # a window whose energy comes from averaged power is c
 # Readings outside these are not physical for one channel (a megawatt; an exajoule counter): they are
 # discarded as invalid, so no sum can overflow and no result carries an infinity.
 MAX_POWER_W = 1e6
+SLOW_READ_NS = 2_000_000  # an edge read this much slower than usual is taken again (its instant is unsure)
+EDGE_RETRIES = 2
 MAX_COUNTER_J = 1e18
 
 class ChannelState:
@@ -54,6 +57,16 @@ class ChannelState:
         self.inverter = AverageInverter(self.caps.power_average_window_s, self.caps.power_refresh_s) \
             if self.caps.power is PowerKind.AVERAGED and self.caps.power_average_window_s > 0 else None
         self.pending: list[Edge] = []
+        self.read_ns: collections.deque[int] = collections.deque(maxlen=16)  # how long the last reads took
+
+    def slow_read(self, took_ns: int) -> bool:
+        """Whether a read that took ``took_ns`` was much slower than this channel's usual: the thread was held
+        up inside it, so its value belongs to some instant of that span and its timestamp (the span's middle)
+        is uncertain by half of it. Needs a few reads to know the usual."""
+        if len(self.read_ns) < 4:
+            return False
+        usual = sorted(self.read_ns)[len(self.read_ns) // 2]
+        return took_ns > max(4 * usual, usual + SLOW_READ_NS)
 
     def unwrap(self, raw: float | None) -> tuple[float | None, bool]:
         """Counter value made monotonic; True when the counter reset (went back with no known wrap)."""

@@ -91,8 +91,9 @@ def leaderboard(rows: list[dict[str, Any]], metric: str, anchors: dict[str, str]
     col, label = METRIC_COLUMNS[metric]
     unit = next((r["unit"] for r in rows if r["unit"]), "unit")
     ranked = sorted(rows, key=lambda r: (r[col] is None, r[col] if r[col] is not None else 0.0))
+    other_label = METRIC_COLUMNS["net" if metric == "gross" else "gross"][1]
     headers = [("#", True), ("run", False), ("device", False), ("batch", True),
-               (f"{label}/{unit} (95% CI)", True), ("net J" if metric == "gross" else "gross J", True),
+               (f"{label}/{unit} (95% CI)", True), (f"{other_label}/{unit}", True),
                (f"{unit}/s", True), ("latency ms p50/p99", True), ("power W", True), ("grade", False),
                ("conforms", False), ("quality", True), ("carbon g/1k", True), ("mL water/1k", True),
                ("integrity", False)]
@@ -157,10 +158,17 @@ def group_figures(rows: list[dict[str, Any]], metric: str, fmt: str, max_bars: i
         note = f'<p class="muted small">Best {max_bars} of {len(pts)} shown; every result is in the table.</p>'
         pts = pts[:max_bars]
     bars = plots.energy_bars(pts, f"{label} per {unit}", fmt)
-    front = plots.frontier([{"label": r["run"], "throughput": r["throughput"], "energy": r[col]} for r in rows],
-                           unit, fmt)
+    front_pts = plots.frontier_points([{"label": r["run"], "throughput": r["throughput"], "energy": r[col]}
+                                       for r in rows])
+    if len(front_pts) < plots.FRONTIER_MIN_POINTS:  # one point is no frontier: say so in a line, not a chart
+        what = "one result" if len(front_pts) == 1 else "no result with a throughput and energy"
+        front_html = (f'<p class="muted small frontier-none">Efficiency frontier: {what} in this group, nothing '
+                      "to draw.</p>")
+    else:
+        front = plots.frontier(front_pts, unit, fmt)
+        front_html = h.image(front, "efficiency frontier: throughput versus energy per unit", lazy=False)
     return (f'<div class="figs"><div>{h.image(bars, f"energy per {unit} with 95% CI", lazy=False)}{note}</div>'
-            f'<div>{h.image(front, "efficiency frontier: throughput versus energy per unit", lazy=False)}</div></div>')
+            f'<div>{front_html}</div></div>')
 
 
 def leaderboards(records: list[dict[str, Any]], metric: str, anchors: dict[str, str], fmt: str,

@@ -76,7 +76,7 @@ def to_markdown(comp: Comparison) -> str:
 CSV_FIELDS = ("workload", "unit", "metric", "baseline", "run", "device", "preset", "dtype", "batch", "n", "mean",
               "ci_low", "ci_high", "throughput", "ratio", "ratio_ci_low", "ratio_ci_high", "p_value", "verdict",
               "grade", "quality_level", "standard", "integrity", "flags", "ratio_ci_method", "test", "grade_reason",
-              "conforms")
+              "conforms", "across")
 
 
 def to_csv(comp: Comparison) -> str:
@@ -89,7 +89,7 @@ def to_csv(comp: Comparison) -> str:
                              r.dtype, r.batch, r.n, r.mean, r.ci_low, r.ci_high, r.throughput, r.ratio, r.ratio_low,
                              r.ratio_high, r.p_value, r.verdict, r.grade, r.quality_level, r.standard, r.integrity,
                              "; ".join(r.flags), "fieller-welch-satterthwaite", "welch-t-two-sided", r.grade_reason,
-                             r.conforms])
+                             r.conforms, "; ".join(r.across)])
     return buf.getvalue()
 
 

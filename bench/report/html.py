@@ -41,7 +41,9 @@ table.sortable th[aria-sort=ascending]::after{content:" \\25B2";color:var(--acce
 table.sortable th[aria-sort=descending]::after{content:" \\25BC";color:var(--accent)}
 tbody tr:hover{background:#f7f9fc}
 .badge{display:inline-block;min-width:24px;padding:1px 6px;border-radius:4px;font-weight:700;text-align:center;
-color:#fff;text-shadow:0 0 2px rgba(0,0,0,.45)}
+color:#fff;text-shadow:0 0 2px rgba(0,0,0,.45);white-space:nowrap}
+td .sub.why{min-width:15em;overflow-wrap:normal}
+td a{overflow-wrap:break-word}
 .badge.none{background:#ccd;color:#445;text-shadow:none;font-weight:400}
 .state{padding:1px 6px;border-radius:4px;font-size:12px;white-space:nowrap}
 .state.ok{background:#dff3e4;color:#17622e}.state.plain{background:#eef0f3;color:#444}
@@ -113,7 +115,7 @@ def badge(grade: str | None, reason: str | None = None) -> str:
     if not grade:
         why = reason or "not graded"
         return (f'<span class="badge none" title="{esc(why)}">ungraded</span>'
-                f'<span class="sub">{esc(why)}</span>')
+                f'<span class="sub why">{esc(why)}</span>')
     colour = GRADE_COLOURS.get(str(grade)[:1].upper(), "#667")
     return f'<span class="badge" style="background:{colour}">{esc(grade)}</span>'
 

@@ -27,10 +27,21 @@ RC = {"svg.fonttype": "none", "font.size": 8, "axes.titlesize": 9, "path.simplif
       "axes.spines.top": False, "axes.spines.right": False}
 
 
-def _figure(width_in: float, height_in: float) -> Any:
+def _figure(width_in: float, height_in: float, layout: str | None = None) -> Any:
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width_in, height_in), dpi=72)
+    return Figure(figsize=(width_in, height_in), dpi=72, layout=layout)
+
+
+def _si_axis(axis: Any, unit: str, log: bool = False) -> None:
+    """Ticks with SI prefixes (``500 µJ``, ``1.5 k``) on at most six labels: short enough never to run into each
+    other, however small or large the figures. A log axis keeps its decades and labels no minor tick."""
+    from matplotlib.ticker import EngFormatter, MaxNLocator, NullFormatter
+
+    if not log:
+        axis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10], min_n_ticks=3))
+    axis.set_major_formatter(EngFormatter(unit=unit, places=None, sep="\u2009"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def data_uri(fig: Any, fmt: str = "png") -> str:
@@ -227,14 +238,18 @@ def power_trace(spec: dict[str, Any]) -> str | None:
 
 
 def energy_bars(points: list[dict[str, Any]], unit_label: str, fmt: str = "png") -> str | None:
-    """Energy per unit with 95% CI bars, best first. ``points``: label, mean, low, high (J/unit)."""
+    """Energy per unit with 95% CI bars, best first, as a data URI. ``points``: label, mean, low, high (J/unit)."""
+    fig = energy_bars_figure(points, unit_label)
+    return None if fig is None else data_uri(fig, fmt)
+
+
+def energy_bars_figure(points: list[dict[str, Any]], unit_label: str) -> Any:
+    """The figure of :func:`energy_bars` (None without a point); laid out so no label is cut off."""
     pts = [p for p in points if p.get("mean") is not None]
     if not pts:
         return None
     pts.sort(key=lambda p: p["mean"])
-    fig = _figure(6.0, 0.6 + 0.2 * len(pts))
-    fig.subplots_adjust(left=0.32, right=0.98, bottom=0.45 / (0.6 + 0.2 * len(pts)) + 0.02,
-                        top=1 - 0.12 / (0.6 + 0.2 * len(pts)))
+    fig = _figure(6.0, 0.75 + 0.2 * len(pts), layout="constrained")
     ax = fig.add_subplot()
     ys = list(range(len(pts)))
     means = [p["mean"] for p in pts]
@@ -246,7 +261,8 @@ def energy_bars(points: list[dict[str, Any]], unit_label: str, fmt: str = "png")
     ax.invert_yaxis()
     ax.set_xlabel(_label(f"{unit_label} (mean, 95% CI)"), parse_math=False)
     ax.set_xlim(left=0)
-    return data_uri(fig, fmt)
+    _si_axis(ax.xaxis, "J")
+    return fig
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -258,33 +274,63 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i][0])
 
 
+FRONTIER_MIN_POINTS = 2  # one point has no frontier: the chart would be a dot in an empty frame
+
+
+def frontier_points(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The points a frontier can place: a throughput and a positive J/unit."""
+    return [p for p in points if p.get("throughput") and p.get("energy") is not None and p["energy"] > 0]
+
+
 def frontier(points: list[dict[str, Any]], unit: str, fmt: str = "png") -> str | None:
-    """Throughput (x) versus J/unit (y), the efficiency frontier joined. ``points``: label, throughput, energy."""
-    pts = [p for p in points if p.get("throughput") and p.get("energy") is not None and p["energy"] > 0]
-    if not pts:
+    """Throughput (x) versus J/unit (y), the efficiency frontier joined, as a data URI; None with fewer than
+    :data:`FRONTIER_MIN_POINTS` points. ``points``: label, throughput, energy."""
+    fig = frontier_figure(points, unit)
+    return None if fig is None else data_uri(fig, fmt)
+
+
+def frontier_figure(points: list[dict[str, Any]], unit: str) -> Any:
+    """The figure of :func:`frontier`: laid out so no label is cut off. Each point's label is on the side of the
+    point that faces the middle of the plot, so it stays inside: above and to the left of a point on the right,
+    below and to the right of one on the left (clear of the frontier, which rises from left to right)."""
+    pts = frontier_points(points)
+    if len(pts) < FRONTIER_MIN_POINTS:
         return None
     xy = [(p["throughput"], p["energy"]) for p in pts]
-    fig = _figure(5.0, 3.2)
-    fig.subplots_adjust(left=0.15, right=0.97, bottom=0.14, top=0.95)
+    fig = _figure(5.0, 3.4, layout="constrained")
     ax = fig.add_subplot()
     ax.scatter([x for x, _ in xy], [y for _, y in xy], s=16, color="#6b9bd1", zorder=3)
     front = pareto_front(xy)
     ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], color="#c0392b", lw=1.2, marker="o", ms=4,
             zorder=4, label="efficiency frontier")
-    for i in front if len(pts) > 12 else range(len(pts)):
-        ax.annotate(_short(pts[i]["label"], 22), xy[i], fontsize=6, xytext=(3, 3), textcoords="offset points",
-                    parse_math=False)
     xs, ys = [x for x, _ in xy], [y for _, y in xy]
-    if max(xs) / min(xs) > 30:
+    logx, logy = max(xs) / min(xs) > 30, max(ys) / min(ys) > 30
+    if logx:
         ax.set_xscale("log")
-    if max(ys) / min(ys) > 30:
+    if logy:
         ax.set_yscale("log")
     ax.margins(0.12)
+    with warnings.catch_warnings():  # extreme figures on log axes, as in data_uri
+        warnings.filterwarnings("ignore", "Attempt to set non-positive", UserWarning)
+        ax.autoscale_view()
+    _si_axis(ax.xaxis, "", logx)
+    _si_axis(ax.yaxis, "J", logy)
     ax.set_xlabel(_label(f"throughput ({unit}/s)"), parse_math=False)
     ax.set_ylabel(_label(f"J per {unit}"), parse_math=False)
-    ax.legend(loc="upper right", fontsize=7)
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, frameon=False, borderaxespad=0.2)
     ax.grid(True, alpha=0.3, lw=0.5)
-    return data_uri(fig, fmt)
+    to_axes = ax.transData + ax.transAxes.inverted()
+    for i in front if len(pts) > 12 else range(len(pts)):
+        fx, fy = to_axes.transform(xy[i])
+        if fx > 0.5:  # above and to the left; at the very top, level with the point
+            place = ((-4, 3), "right", "bottom") if fy < 0.9 else ((-7, 0), "right", "center")
+        else:  # below and to the right; at the very bottom, above (the margins leave room either way)
+            place = ((4, -4), "left", "top") if fy > 0.08 else ((4, 3), "left", "bottom")
+        (dx, dy), ha, va = place
+        note = ax.annotate(_short(pts[i]["label"], 22), xy[i], fontsize=6, textcoords="offset points",
+                           xytext=(dx, dy), ha=ha, va=va, parse_math=False)
+        note.set_in_layout(False)  # placed inside the axes; the layout need not make room for it
+    return fig
 
 
 def _label(text: Any, width: int = 120) -> str:

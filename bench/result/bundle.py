@@ -61,14 +61,17 @@ from bench.safetext import clean
 from bench.version import __version__
 
 MAX_SHOWN = 5  # names listed in one refusal line
+IDENTICAL = "already imported (identical)"  # what _place says of a result whose files are in place already
 
 
 @dataclass
 class BundleReport:
-    """What an export or import did: result names done, and (path or name, reason) refused."""
+    """What an export or import did: result names done, names already imported with identical files (an import
+    run twice), and (path or name, reason) refused."""
 
     done: list[str] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
+    identical: list[str] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
     signer: str | None = None
 
@@ -236,11 +239,20 @@ def _place(entry: Entry, members: Unpacked, target: Path, staging: Path, trusted
         return "the result's digest differs from the manifest's"
     dest = target / name
     if os.path.lexists(dest):
-        same = not dest.is_symlink() and dest.is_dir() and (dest / RESULT_FILE).is_file() and \
-            file_sha256(dest / RESULT_FILE) == entry.files[RESULT_FILE]
-        return "already imported (identical)" if same else f"{dest} exists and differs; not overwritten"
+        return IDENTICAL if _same_files(dest, entry.files) else f"{dest} exists and differs; not overwritten"
     os.replace(folder, dest)
     return None
+
+
+def _same_files(folder: Path, files: dict[str, str]) -> bool:
+    """Whether ``folder`` holds every file of a manifest entry with the digest the manifest gives."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    for file, digest in files.items():
+        path = folder / file
+        if path.is_symlink() or not path.is_file() or file_sha256(path) != digest:
+            return False
+    return True
 
 
 def _target(target: Path) -> Path:
@@ -290,6 +302,8 @@ def import_bundle(bundle: Path | str, target: Path | str, trusted: list[Any] | N
                 problem = _place(entry, members, target, staging, trusted)
             if problem is None:
                 report.done.append(name)
+            elif problem == IDENTICAL:
+                report.identical.append(name)
             else:
                 report.refused.append((name, problem))
     finally:

@@ -391,6 +391,26 @@ class Distributed(_Model):
     failure: Text | None = None
 
 
+class PhaseTime(_Model):
+    """How long one phase of a run took, on the run's monotonic clock: ``phase`` is ``idle`` (the idle baseline),
+    ``setup``, ``warmup``, ``repeats`` (the measured windows) or ``latency`` of ``workload``, or ``finish`` (the trace
+    written as Parquet and the result assessed); ``start_s`` counts from the start of the run."""
+
+    phase: Name
+    workload: Name | None = None
+    start_s: NonNeg
+    duration_s: NonNeg
+
+
+class Timing(_Model):
+    """When the run started and finished (UTC, ISO 8601), its length (s) and each phase's."""
+
+    started_utc: Name
+    finished_utc: Name | None = None  # None while the run goes on (a provisional result)
+    duration_s: NonNeg | None = None
+    phases: bounded_list(PhaseTime) = Field(default_factory=list)
+
+
 class Integrity(_Model):
     """The seal of a result (see :mod:`bench.result.integrity`): SHA-256 over the canonical result and, from
     format 2 on, the list of every file of the folder it covers; an Ed25519 signature where signed."""
@@ -424,6 +444,7 @@ class Result(_Model):
     validity: bounded_list(ValidityCheck) | None = None
     distributed: Distributed | None = None  # multi-device / multi-node runs only
     setting: DeviceSetting | None = None  # the power limit / clocks a sweep set for this run
+    timing: Timing | None = None  # results written before it was recorded have none
     integrity: Integrity | None = None
 
     def workload(self, name: str) -> WorkloadResult:

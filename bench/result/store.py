@@ -77,16 +77,20 @@ def find_result_folders(paths: Iterable[Path | str]) -> tuple[list[Path], list[t
     return found, skipped
 
 
-def _labels(runs: list[Run]) -> None:
-    """Short labels: the folder name, with the parent or the run id added where names collide. A label is text
+def folder_labels(folders: list[Path], run_ids: list[str | None]) -> list[str]:
+    """Short labels for result folders (a ``result.json`` path counts as its folder): the folder's name, with its
+    parent's name where names collide, and the start of the run id where those collide too. A label is text
     (:func:`bench.safetext.clean`): a folder name that is not UTF-8 shows its odd bytes as ``\xff``."""
-    names = [clean(r.folder.name) for r in runs]
-    for run, name in zip(runs, names):
-        run.label = name if names.count(name) == 1 else f"{clean(run.folder.parent.name)}/{name}"
-    labels = [r.label for r in runs]
-    for run in runs:
-        if labels.count(run.label) > 1:
-            run.label = f"{run.label}#{run.result.run_id[:8]}"
+    folders = [Path(f).parent if Path(f).name == RESULT_FILE else Path(f) for f in folders]
+    names = [clean(f.name) for f in folders]
+    labels = [name if names.count(name) == 1 else f"{clean(f.parent.name)}/{name}" for f, name in zip(folders, names)]
+    return [f"{label}#{(run_id or '')[:8]}" if labels.count(label) > 1 else label
+            for label, run_id in zip(labels, run_ids)]
+
+
+def _labels(runs: list[Run]) -> None:
+    for run, label in zip(runs, folder_labels([r.folder for r in runs], [r.result.run_id for r in runs])):
+        run.label = label
 
 
 def load_runs(paths: Iterable[Path | str], trusted: list[Any] | None = None,

@@ -67,7 +67,11 @@ def schema(metadata: dict[str, Any] | None = None):
 
 
 class TraceWriter:
-    """Buffers readings and appends them to the stream file in batches. Not thread-safe: one writer thread."""
+    """Buffers readings and appends them to the stream file in batches. Not thread-safe: one writer thread.
+
+    The meter appends at every read, so :meth:`append` only keeps the row (one tuple); the columns are built at
+    :meth:`flush`, once per batch (a column with no value in the batch is written as nulls without a look at
+    each row)."""
 
     def __init__(self, folder: Path, metadata: dict[str, Any] | None = None, flush_rows: int = 8192) -> None:
         import pyarrow as pa
@@ -78,42 +82,44 @@ class TraceWriter:
         self.flush_rows = flush_rows
         self.rows = 0
         self._schema = schema(self.metadata)
-        self._buf: dict[str, list] = {"t_ns": [], "channel": [], **{f: [] for f in FIELDS}}
+        self._rows: list[tuple] = []
         # pyarrow imports pandas on its first array conversion (~0.3 s): pay it now, not in a window
-        pa.RecordBatch.from_pydict({k: [] for k in self._buf}, schema=self._schema)
+        self._batch([(0, "", *(None,) * len(FIELDS))])
         self._sink = pa.OSFile(str(self.path), "wb")
         self._writer = pa.ipc.new_stream(self._sink, self._schema)
         self._closed = False
 
     def append(self, channel: str, reading: "Reading") -> None:
-        buf = self._buf
-        buf["t_ns"].append(reading.t_ns)
-        buf["channel"].append(channel)
-        buf["energy_j"].append(reading.energy_j)
-        buf["power_w"].append(reading.power_w)
-        buf["temperature_c"].append(reading.temperature_c)
-        buf["clock_mhz"].append(reading.clock_mhz)
-        buf["power_limit_w"].append(reading.power_limit_w)
-        buf["utilization"].append(reading.utilization)
-        if len(buf["t_ns"]) >= self.flush_rows:
+        rows = self._rows
+        rows.append((reading.t_ns, channel, reading.energy_j, reading.power_w, reading.temperature_c,
+                     reading.clock_mhz, reading.power_limit_w, reading.utilization))
+        if len(rows) >= self.flush_rows:
             self.flush()
 
     @property
     def pending(self) -> int:
-        return len(self._buf["t_ns"])
+        return len(self._rows)
+
+    def _batch(self, rows: list[tuple]) -> Any:
+        """One record batch of ``rows`` (tuples in column order)."""
+        import pyarrow as pa
+
+        n = len(rows)
+        cols = list(zip(*rows))
+        arrays = [pa.array(cols[0], type=pa.int64()), pa.array(cols[1], type=pa.string())]
+        for values in cols[2:]:
+            arrays.append(pa.nulls(n, pa.float64()) if values.count(None) == n else pa.array(values, pa.float64()))
+        return pa.RecordBatch.from_arrays(arrays, schema=self._schema)
 
     def flush(self) -> None:
         """Write the buffered rows as one record batch and push it to the OS."""
-        import pyarrow as pa
-
-        if self._closed or not self._buf["t_ns"]:
+        if self._closed or not self._rows:
             return
-        batch = pa.RecordBatch.from_pydict(self._buf, schema=self._schema)
+        batch = self._batch(self._rows)
         self._writer.write_batch(batch)
         self._sink.flush()
         self.rows += batch.num_rows
-        for col in self._buf.values():
-            col.clear()
+        self._rows = []
 
     def close(self) -> None:
         """Flush and close the stream (idempotent). The stream file stays until :func:`finalize`."""

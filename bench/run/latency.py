@@ -42,8 +42,8 @@ def latency_phase(run: "Runner", name: str, wl: Workload, units_per_step: int) -
         return None
     assert run.setup is not None
     timed = TimedSteps(wl, run.setup.device, run.clock)
-    run.progress("latency", 0, seconds, f"{name} latency")
+    run.progress("latency", 0, seconds, name)
     window, _ = run.window(f"{name}/latency", lambda: run.coordinator.steps(run, timed, seconds, False))
     run.windows.append(window)
-    run.progress("latency", seconds, seconds, f"{name} latency")
+    run.progress("latency", seconds, seconds, name)
     return latency_figures(timed.durations_s, "synchronized", units_per_step, window.name)

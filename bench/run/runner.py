@@ -14,10 +14,11 @@ a run in one process has the :class:`~bench.run.coordinator.LocalCoordinator`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,10 @@ from bench.result.model import (
     Issue,
     Latency,
     Measurement,
+    PhaseTime,
     Repeat,
     Result,
+    Timing,
     TraceRef,
     Window,
     WorkloadResult,
@@ -54,13 +57,23 @@ from bench.workload import Workload
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, float, float, str], None]  # phase, done, total, message
+# progress(phase, done, total, label): phase is "idle", "setup", "warmup" or "repeat"; done and total are in the
+# phase's own unit (seconds for idle and warm-up, repeats for "repeat", 0..1 for set-up) and cover the whole
+# phase, so each phase's bar fills once (a phase that ends early reports done == total); label is the
+# workload's name ("idle baseline" for the idle phase).
+Progress = Callable[[str, float, float, str], None]
+
+
+IDLE_LABEL = "idle baseline"
 
 
 def _no_progress(phase: str, done: float, total: float, message: str) -> None:
     return None
 
 
+def utc_now() -> str:
+    """The wall-clock time now, UTC, ISO 8601 to the millisecond."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 def _recordable(sampler: Any) -> None:
     """Refuse, before anything is written, a sampler whose channel or capabilities a result cannot hold (the
     result model bounds them: a plugin's ``energy_tolerance`` of 7 or a 10,000-character channel name)."""
@@ -94,6 +107,7 @@ class Runner:
         self.result: Result | None = None
         self.meter: WindowMeter | None = None
         self._spoilers: dict[str, dict[tuple[str, str], None]] = {}  # open window -> conditions seen at its edges
+        self._t0_ns: int | None = None  # the run's start on its clock (phase timings count from it)
 
     @property
     def stop_event(self) -> Any:
@@ -173,9 +187,12 @@ class Runner:
     def _skeleton(self, setup: RunSetup) -> Result:
         channels = [ChannelInfo(channel=s.channel, sampler=s.name, capabilities=s.capabilities.to_dict(),
                                 describe=guarded_call(s.describe)) for s in setup.samplers]
+        now = _dt.datetime.now(_dt.timezone.utc)
+        self._t0_ns = self.clock.now_ns()
         return Result(
             run_id=uuid.uuid4().hex,
-            created_utc=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            created_utc=now.isoformat(timespec="seconds"),
+            timing=Timing(started_utc=now.isoformat(timespec="milliseconds")),
             status="running",
             harness={"name": "bench", "version": __version__},
             config=self.cfg.record(),
@@ -316,13 +333,30 @@ class Runner:
                     for held in self._spoilers.values():
                         held.setdefault(key, None)
 
-    def _sleep(self, seconds: float, phase: str) -> None:
+    def _sleep(self, seconds: float, phase: str, label: str, offset_s: float = 0.0,
+               total_s: float | None = None) -> None:
+        """Sleep ``seconds`` (checking the meter), reporting progress as ``offset_s`` + the time slept of the
+        phase's ``total_s`` (default: ``seconds``)."""
         assert self.meter is not None
+        total = seconds if total_s is None else total_s
         end = self.clock.now_ns() + int(seconds * 1e9)
         while (left := end - self.clock.now_ns()) > 0:
             self.meter.check()
             self.clock.sleep(min(left / 1e9, 0.1))
-            self.progress(phase, seconds - max(end - self.clock.now_ns(), 0) / 1e9, seconds, "")
+            self.progress(phase, offset_s + seconds - max(end - self.clock.now_ns(), 0) / 1e9, total, label)
+
+    @contextlib.contextmanager
+    def _phase(self, phase: str, workload: str | None = None) -> Iterator[None]:
+        """Record how long ``phase`` (of ``workload``) takes, on the run's clock, in the result's timing."""
+        start = self.clock.now_ns()
+        try:
+            yield
+        finally:
+            timing = self.result.timing if self.result is not None else None
+            if timing is not None:
+                base = self._t0_ns if self._t0_ns is not None else start
+                timing.phases.append(PhaseTime(phase=phase, workload=workload, start_s=(start - base) / 1e9,
+                                               duration_s=(self.clock.now_ns() - start) / 1e9))
 
     # --- phases ------------------------------------------------------------------------------
 
@@ -337,17 +371,20 @@ class Runner:
         if cfg.idle_s <= 0:
             self.issues.append(Issue(code="no_idle_baseline", message="idle baseline skipped (--idle 0)"))
             return
-        self.progress("idle", 0, cfg.idle_s, "idle baseline")
+        self.progress("idle", 0, cfg.idle_s, IDLE_LABEL)
         blocks: list[float] = []
 
         def body() -> None:
             n = max(1, int(cfg.idle_s))
-            for k in range(n):
-                w, _ = self.window(f"idle.{k + 1}", lambda: self._sleep(cfg.idle_s / n, "idle"))
+            for k in range(n):  # one bar over the whole baseline: each block continues where the last ended
+                w, _ = self.window(f"idle.{k + 1}", lambda: self._sleep(cfg.idle_s / n, "idle", IDLE_LABEL,
+                                                                        k * cfg.idle_s / n, cfg.idle_s))
                 if w.mean_power_w is not None:
                     blocks.append(w.mean_power_w)
 
-        window, _ = self.window("idle", body)
+        with self._phase("idle"):
+            window, _ = self.window("idle", body)
+        self.progress("idle", cfg.idle_s, cfg.idle_s, IDLE_LABEL)
         self.windows.append(window)
         spread = summarize(blocks)["std"]
         self.result.idle = IdleBaseline(window="idle", duration_s=window.duration_s, energy_j=window.energy_j,
@@ -366,22 +403,27 @@ class Runner:
         self.result.workloads.append(wr)  # in the provisional result from the start
         try:
             self.progress("setup", 0, 1, name)
-            device.reset_peak_memory()
-            info = wl.setup(device)
+            with self._phase("setup", name):
+                device.reset_peak_memory()
+                info = wl.setup(device)
+            self.progress("setup", 1, 1, name)
             wr.settings, wr.optimizations = info.settings, info.optimizations
             wr.units_per_step, wr.flops_per_unit = info.units_per_step, info.flops_per_unit
             wr.parameters, wr.memory_bytes = info.parameters, info.memory_bytes
-            wr.warmup = self._warmup(name, wl)
+            with self._phase("warmup", name):
+                wr.warmup = self._warmup(name, wl)
             self._checkpoint()
-            for r in range(1, cfg.repeats + 1):
-                if self.stop_event.is_set():
-                    break
-                self.progress("repeat", r - 1, cfg.repeats, f"{name} repeat {r}/{cfg.repeats}")
-                window, (steps, _) = self.window(f"{name}/repeat.{r}", lambda: self._steps(wl, cfg.duration_s))
-                self.add_repeat(wr, window, steps * info.units_per_step, steps)
-                self.progress("repeat", r, cfg.repeats, f"{name} repeat {r}/{cfg.repeats}")
-            if wl.kind == "inference" and not self.stop_event.is_set():
-                wr.latency = self.measure_latency(name, wl, info.units_per_step)
+            with self._phase("repeats", name):
+                for r in range(1, cfg.repeats + 1):
+                    if self.stop_event.is_set():
+                        break
+                    self.progress("repeat", r - 1, cfg.repeats, name)
+                    window, (steps, _) = self.window(f"{name}/repeat.{r}", lambda: self._steps(wl, cfg.duration_s))
+                    self.add_repeat(wr, window, steps * info.units_per_step, steps)
+                    self.progress("repeat", r, cfg.repeats, name)
+            if wl.kind == "inference" and not self.stop_event.is_set() and cfg.latency_phase_s > 0:
+                with self._phase("latency", name):
+                    wr.latency = self.measure_latency(name, wl, info.units_per_step)
             wr.peak_memory_bytes = device.memory_stats().get("peak_bytes")
             wr.aggregate = aggregate(wr.repeats, info.flops_per_unit)
             wr.status = "complete" if len(wr.repeats) == cfg.repeats else "interrupted"
@@ -425,7 +467,7 @@ class Runner:
         while True:
             block += 1
             done = elapsed()
-            self.progress("warmup", min(done, cfg.warmup_max_s), cfg.warmup_max_s, f"{name} warm-up")
+            self.progress("warmup", min(done, cfg.warmup_max_s), cfg.warmup_max_s, name)
             window, (n, stopped) = self.window(f"{name}/warmup.{block}",
                                                lambda: self._steps(wl, 1.0, interruptible=True))
             steps += n
@@ -439,6 +481,7 @@ class Runner:
                     break
             if done >= cfg.warmup_max_s or stopped:
                 break
+        self.progress("warmup", done, done, name)  # ended (steady, at its limit or stopped): the bar is full
         if not steady:
             self.issues.append(Issue(code="warmup_not_steady", window=f"{name}/warmup",
                                      message=f"{name}: power not steady within {cfg.warmup_tolerance:.0%} "
@@ -476,6 +519,7 @@ class Runner:
         """Stop measuring, finalise the trace, assess the result and write it; a folder that cannot take it
         sends it to a rescue folder (:class:`StorageError` names where)."""
         assert self.meter is not None and self.result is not None and self.folder is not None
+        finish = self.clock.now_ns()
         self._describe_again()
         self.close_samplers()
         if self.meter.error is not None and status == "complete":
@@ -496,6 +540,12 @@ class Runner:
             res.issues.append(Issue(code="trace_not_finalized", severity="error",
                                     message=f"trace left as {trace_mod.STREAM_FILE}: {exc}"))
         assess(res, self.folder)
+        if res.timing is not None:
+            end = self.clock.now_ns()
+            base = self._t0_ns if self._t0_ns is not None else finish
+            res.timing.phases.append(PhaseTime(phase="finish", start_s=(finish - base) / 1e9,
+                                               duration_s=(end - finish) / 1e9))
+            res.timing.finished_utc, res.timing.duration_s = utc_now(), (end - base) / 1e9
         try:
             write_result(res, self.folder)
         except OSError as exc:

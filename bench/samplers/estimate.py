@@ -204,17 +204,45 @@ def rated_power(cpu_name: str, rated_power_w: float | None = None, source: str |
 # --- utilisation --------------------------------------------------------------------------------
 
 
-def _proc_stat_times(path: Path) -> tuple[int, int] | None:
-    """(busy, whole) jiffies summed over all CPUs, or None without /proc/stat."""
+class ProcStat:
+    """``/proc/stat`` kept open: each read is one ``pread`` of its first line, a few times cheaper than opening
+    the file again for every read (the meter reads it at every poll)."""
+
+    def __init__(self, path: Path = PROC_STAT) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def times(self) -> tuple[int, int] | None:
+        """(busy, whole) jiffies summed over all CPUs, or None without a readable file."""
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDONLY)
+            head = os.pread(self._fd, 256, 0)  # the "cpu" line comes first: 8 counters of up to 20 digits
+        except OSError:
+            self.close()
+            return None
+        end = head.find(b"\n")
+        return _stat_times((head if end < 0 else head[:end]).split())
+
+    def close(self) -> None:
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+
+
+def _stat_times(fields: list[bytes]) -> tuple[int, int] | None:
+    """(busy, whole) jiffies from the fields of ``/proc/stat``'s ``cpu`` line."""
+    if not fields or fields[0] != b"cpu":
+        return None
+    if len(fields) < 9:  # an old kernel without steal (or irq) columns: they count as 0
+        fields = fields + [b"0"] * (9 - len(fields))
     try:
-        with open(path, encoding="ascii") as fh:
-            fields = fh.readline().split()
-    except OSError:
+        user, nice, system, idle, iowait, irq, softirq, steal = map(int, fields[1:9])
+    except ValueError:
         return None
-    if not fields or fields[0] != "cpu":
-        return None
-    v = [int(x) for x in fields[1:9]] + [0] * max(0, 9 - len(fields))
-    user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
     busy = user + nice + system + irq + softirq
     return busy, busy + idle + iowait + steal
 
@@ -227,14 +255,18 @@ def _process_cpu_s() -> float:
 class SystemUtilization:
     """Machine-wide CPU utilisation (0..1) between successive calls, from /proc/stat.
 
-    Falls back to this process's CPU time over wall time x CPUs where /proc/stat is missing.
-    Returns None while no time has passed (jiffies are 10 ms).
+    Falls back to this process's CPU time over wall time x CPUs where /proc/stat is missing (or goes
+    missing: the call that finds it gone starts the fallback's first interval and returns None).
+    Returns None while no time has passed (jiffies are 10 ms). A call with /proc/stat is one ``pread``
+    and no other system call: the meter makes one at every poll.
     """
 
     def __init__(self, stat_path: Path = PROC_STAT) -> None:
         self.stat_path = stat_path
         self.cpus = os.cpu_count() or 1
-        self._last = _proc_stat_times(stat_path)
+        self._tick_s = 1.0 / (os.sysconf("SC_CLK_TCK") or 100)
+        self._stat = ProcStat(stat_path)
+        self._last = self._stat.times()
         self._last_wall = time.monotonic()
         self._last_proc = _process_cpu_s()
         self.method = "/proc/stat" if self._last is not None else "process CPU time (os.times)"
@@ -242,23 +274,29 @@ class SystemUtilization:
         self._busy_total_s = 0.0
 
     def __call__(self) -> float | None:
+        if self._last is not None:
+            times = self._stat.times()
+            if times is not None:
+                busy, whole = times[0] - self._last[0], times[1] - self._last[1]
+                if whole <= 0:
+                    return None
+                self._last = times
+                self._busy_total_s += busy * self._tick_s
+                return min(1.0, max(0.0, busy / whole))
+            self._last = None  # /proc/stat went away: this process's CPU time from now on
+            self._last_wall, self._last_proc = time.monotonic(), _process_cpu_s()
+            return None
         now_wall, now_proc = time.monotonic(), _process_cpu_s()
-        times = _proc_stat_times(self.stat_path) if self._last is not None else None
-        if times is not None and self._last is not None:
-            busy, whole = times[0] - self._last[0], times[1] - self._last[1]
-            if whole <= 0:
-                return None
-            self._last = times
-            self._busy_total_s += busy / (os.sysconf("SC_CLK_TCK") or 100)
-            u = busy / whole
-        else:
-            wall = now_wall - self._last_wall
-            if wall <= 0:
-                return None
-            u = (now_proc - self._last_proc) / (wall * self.cpus)
-            self._busy_total_s += now_proc - self._last_proc
+        wall = now_wall - self._last_wall
+        if wall <= 0:
+            return None
+        u = (now_proc - self._last_proc) / (wall * self.cpus)
+        self._busy_total_s += now_proc - self._last_proc
         self._last_wall, self._last_proc = now_wall, now_proc
         return min(1.0, max(0.0, u))
+
+    def close(self) -> None:
+        self._stat.close()
 
     @property
     def busy_s(self) -> float:
@@ -266,7 +304,11 @@ class SystemUtilization:
         return self._busy_total_s
 
     def process_share(self) -> float | None:
-        """This process's CPU time as a fraction of all busy CPU time since the source was made."""
+        """This process's CPU time as a fraction of all busy CPU time since the source was made (both brought up
+        to now)."""
+        if self._last is not None:
+            self()
+            self._last_proc = _process_cpu_s()
         if self._busy_total_s <= 0:
             return None
         return min(1.0, (self._last_proc - self._start_proc) / self._busy_total_s)
@@ -303,6 +345,7 @@ class EstimateSampler(Sampler):
         self._utilization_method = utilization_method
         self._lock = threading.Lock()
         self._last_u: float | None = None
+        self._last_w = 0.0  # the power of _last_u
         self._last_t = time.monotonic()
 
     @classmethod
@@ -342,10 +385,15 @@ class EstimateSampler(Sampler):
                 u = self._utilization()
                 if u is not None:
                     self._last_u, self._last_t = min(1.0, max(0.0, float(u))), now
+                    self._last_w = power_w(self.rated.watts, self._last_u, self.model, self.idle_fraction)
             if self._last_u is None:
                 return Reading()
-            watts = power_w(self.rated.watts, self._last_u, self.model, self.idle_fraction)
-            return Reading(power_w=watts, utilization=self._last_u)
+            return Reading(power_w=self._last_w, utilization=self._last_u)
+
+    def close(self) -> None:
+        close = getattr(self._utilization, "close", None)
+        if callable(close):
+            close()
 
     def describe(self) -> dict[str, Any]:
         if self.model == "linear":
@@ -354,6 +402,7 @@ class EstimateSampler(Sampler):
         else:
             formula = f"power_w = {self.rated.watts:g} * (0.1 + 0.9 * u**3)"
         share = getattr(self._utilization, "process_share", None)
+        share = share() if callable(share) else None  # first: it brings the busy time up to now
         busy = getattr(self._utilization, "busy_s", None)
         return {
             "sampler": self.name,
@@ -369,7 +418,7 @@ class EstimateSampler(Sampler):
             "utilization": (
                 f"system-wide over {os.cpu_count() or 1} logical CPUs ({self._utilization_method})"
             ),
-            "process_cpu_share": share() if callable(share) else None,
+            "process_cpu_share": share,
             "busy_cpu_s": float(busy) if isinstance(busy, (int, float)) else None,
         }
 

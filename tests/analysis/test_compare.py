@@ -13,6 +13,7 @@ from bench.analysis.compare import (
     UNTESTABLE,
     WORSE,
     compare_frame,
+    comparison,
     fieller_ratio,
     resolve_baseline,
     welch_test,
@@ -115,7 +116,7 @@ def folders(tmp_path_factory):
 
 def _rows(folders, names, **kw):
     frame = load_results([folders[n] for n in names], grades=False)
-    comp = compare_frame(frame, **kw)
+    comp = comparison(frame, **kw)
     return comp, {r.run: r for r in comp.tables[0].rows}
 
 
@@ -155,6 +156,37 @@ def test_incomparable_settings_get_no_verdict_and_say_why(folders):
     assert any("dtype fp16 vs bf16" in f for f in rows["fp16"].flags)
     assert rows["smoke"].verdict == INCOMPARABLE
     assert any("preset smoke vs standard" in f for f in rows["smoke"].flags)
+
+
+def test_ratios_across_dtype_when_asked_for_and_flagged_as_such(folders):
+    comp, rows = _rows(folders, ["base", "fp16", "smoke"], allow=("dtype",))
+    fp16 = rows["fp16"]
+    assert fp16.verdict == BETTER and fp16.p_value is not None
+    r, lo, hi = _fieller_reference([0.5, 0.51, 0.49], BASE)
+    assert fp16.ratio == pytest.approx(r)
+    assert (fp16.ratio_low, fp16.ratio_high) == (pytest.approx(lo), pytest.approx(hi))
+    assert fp16.across == ["dtype fp16 vs bf16"] and "across dtype fp16 vs bf16 (asked for)" in fp16.flags
+    assert rows["smoke"].verdict == INCOMPARABLE and rows["smoke"].across == []  # the preset was not asked for
+    assert "Ratios across dtype were asked for" in comp.method
+    assert rows["base"].across == [] and rows["base"].verdict == "baseline"
+    with pytest.raises(UsageError, match="never the unit"):
+        _rows(folders, ["base", "fp16"], allow=("unit",))
+
+
+def test_compare_frame_is_a_typed_dataframe_of_the_same_rows(folders):
+    pd = pytest.importorskip("pandas")
+    frame = load_results([folders[n] for n in ("base", "better", "fp16")], grades=False)
+    comp = comparison(frame, allow=("dtype",))
+    df = compare_frame(frame, allow=("dtype",))
+    assert isinstance(df, pd.DataFrame) and len(df) == 3
+    assert list(df["run"]) == [r.run for r in comp.tables[0].rows] == ["base", "better", "fp16"]
+    assert list(df["verdict"]) == ["baseline", BETTER, BETTER]
+    assert df["ratio"].dtype == "Float64" and df["n"].dtype == "Int64" and df["verdict"].dtype == "string"
+    assert df.loc[1, "ratio"] == pytest.approx(comp.tables[0].rows[1].ratio)
+    assert df.loc[1, "ratio_ci_low"] == pytest.approx(comp.tables[0].rows[1].ratio_low)
+    assert df.loc[2, "across"] == ["dtype fp16 vs bf16"] and df.loc[0, "baseline"] == "base"
+    assert df.attrs["metric"] == "gross" and "Fieller" in df.attrs["method"]
+    assert df["p_value"].isna().tolist() == [True, False, False]
 
 
 def test_other_quality_level_is_flagged_but_still_tested(folders):
@@ -199,6 +231,22 @@ def test_cli_json_csv_markdown(cli, folders):
     assert "| better |" in res.output and "Welch's two-sided t-test" in res.output
 
 
+def test_cli_allow_dtype(cli, folders, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    args = ["compare", str(folders["base"]), str(folders["fp16"])]
+    plain = cli(*args, "--format", "json")
+    assert json.loads(plain.out)["tables"][0]["rows"][1]["verdict"] == INCOMPARABLE
+    res = cli(*args, "--allow", "dtype", "--format", "json")
+    assert res.code == 0, res.output
+    row = json.loads(res.out)["tables"][0]["rows"][1]
+    assert row["verdict"] == BETTER and row["across"] == ["dtype fp16 vs bf16"] and row["ratio"] == pytest.approx(0.5)
+    rich = cli(*args, "--allow", "dtype")
+    assert "across dtype" in rich.out and "better" in rich.out
+    csv_rows = list(csv.DictReader(io.StringIO(cli(*args, "--allow", "dtype", "--format", "csv").out)))
+    assert csv_rows[1]["across"] == "dtype fp16 vs bf16"
+    assert cli(*args, "--allow", "unit").code == 2
+
+
 def test_cli_rich_names_skipped_inputs_and_exits_1(cli, folders, tmp_path, monkeypatch):
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "notes.txt").write_text("hi")
@@ -230,7 +278,7 @@ def test_cli_rich_does_not_read_markup_from_results(cli, tmp_path, monkeypatch):
 
 def test_ratio_is_nan_free_in_json(folders):
     frame = load_results([folders["base"], folders["single"]], grades=False)
-    comp = compare_frame(frame)
+    comp = comparison(frame)
     for table in comp.tables:
         for row in table.rows:
             for value in (row.ratio, row.ratio_low, row.ratio_high, row.p_value):

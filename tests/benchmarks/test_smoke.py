@@ -146,3 +146,39 @@ def test_sweep_accuracy_sweeps_the_simulated_board_and_sets_the_model_beside_it(
     assert abs(measured["slowdown"] - model["slowdown"]) < 0.35 * model["slowdown"]
     assert abs(measured["saving"] - model["saving"]) < 0.1
     assert "| 100 | 650 / " in table
+
+
+def test_startup_times_every_command_side_by_side():
+    report, table = run_script("startup.py")
+    assert report["benchmark"] == "startup"
+    rows = {r["command"]: r for r in report["results"]}
+    assert set(rows) == {"bench --help", "bench list", "bench plugins list"}
+    for name, row in rows.items():
+        assert row["runs"] == 2 and finite(row["wall_s"]["median"]) and row["wall_s"]["median"] > 0
+        assert row["wall_s"]["min"] <= row["wall_s"]["median"] <= row["wall_s"]["max"]
+        assert finite(row["cpu_s"]["median"]) and row["peak_rss_mib"] > 5
+        assert row["heavy_imports"] == []  # no torch, pandas, scipy, matplotlib, pyarrow or codecarbon
+        assert f"| `{name}` |" in table
+
+
+def test_meter_cost_beside_codecarbon():
+    report, table = run_script("meter_cost.py")
+    assert report["benchmark"] == "meter_cost"
+    rows = {r["condition"]: r for r in report["results"]}
+    assert set(rows) == {"idle", "codecarbon@1Hz", "wakeups@10Hz", "wakeups@100Hz", "loop@10Hz", "loop@100Hz",
+                         "bench@10Hz", "bench@100Hz"}
+    for name, row in rows.items():
+        assert row["runs"] == 1 and finite(row["cpu_pct"]["median"]) and row["process_cpu_pct"]["median"] >= 0
+        assert f"| {name} |" in table
+    for rate in (10, 100):
+        row = rows[f"bench@{rate}Hz"]
+        assert row["threads"] >= 1 and 0 < row["thread_cpu_pct"]["median"] < 100
+        assert abs(row["achieved_rate_hz"]["median"] / rate - 1) < 0.5 and row["cpu_per_poll_us"]["median"] > 0
+        wakes = rows[f"wakeups@{rate}Hz"]  # the bare sleeping thread at the same rate
+        assert wakes["threads"] == 1 and abs(wakes["achieved_rate_hz"]["median"] / rate - 1) < 0.5
+        loop = rows[f"loop@{rate}Hz"]  # the same wake-ups with the sensor's read and the trace's writes
+        assert loop["threads"] >= 1 and abs(loop["achieved_rate_hz"]["median"] / rate - 1) < 0.5
+    load = report["rate_under_load"]
+    assert load["rate_hz"] == 1000 and 0 < load["share"] <= 1.2 and load["trace_rate_hz"] > 0
+    assert set(report["targets"]) == {"10hz_vs_codecarbon", "100hz_under_1pct", "1khz_held_under_load"}
+    assert all(isinstance(t["met"], bool) for t in report["targets"].values())

@@ -82,7 +82,7 @@ def test_score_and_check_views(cli, folders):
 def test_show_says_ungraded_and_why(cli, folders):
     out = cli("show", str(folders["smoke-bert"])).out
     assert "ungraded" in out and " B " not in out
-    assert "grade: bert-infer: ungraded under clause7-2025.2: preset smoke" in out
+    assert "bert-infer: complete, ungraded" in out and "\nungraded under clause7-2025.2: preset smoke" in out
     assert "(95% CI, n=3)" in out
 
 

@@ -1,6 +1,13 @@
 """`bench list` shows what is installed and what can measure here, and `bench schema` is valid JSON."""
 
 import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests import ROOT
 
 
 def test_list_everything(cli, monkeypatch):
@@ -28,3 +35,18 @@ def test_schema_is_a_json_schema_of_the_result(cli):
     schema = json.loads(res.out)
     assert schema["title"] == "bench result"
     assert {"measurement", "workloads", "windows", "quality", "integrity"} <= set(schema["properties"])
+
+
+@pytest.mark.parametrize("args", [["list"], ["list", "devices"], ["plugins", "list"]])
+def test_listing_imports_no_torch(args):
+    """Finding CUDA devices goes through NVML, never torch: a listing must not pay torch's seconds of import."""
+    code = ("import sys\nfrom bench.cli import main\ntry:\n    main(%r)\nexcept SystemExit as exc:\n"
+            "    assert not exc.code, exc.code\n"
+            "print('HEAVY', [m for m in ('torch', 'pandas', 'scipy', 'matplotlib', 'codecarbon')\n"
+            "                if m in sys.modules])\n"
+            % args)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "cuda" in proc.stdout  # the CUDA backend was asked for its devices
+    assert "HEAVY []" in proc.stdout, proc.stdout[-500:]

@@ -224,3 +224,24 @@ def test_click_runner_on_the_group(cli, tmp_path):
     assert res.code == 1 and "bench: error: 1 of 1 result(s) do not conform" in res.err
     assert "  - run: status: expected complete, got interrupted" in res.output
     assert cli("score", "--help").code == 0
+
+
+def test_score_names_runs_by_their_folder_and_keeps_run_ids_in_json(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    ids = {"lab-a": "0123456789abcdef0123456789abcdef", "lab-b": "fedcba9876543210fedcba9876543210"}
+    folders = []
+    for lab, run_id in ids.items():  # two folders of one name: the parent tells them apart
+        folder = tmp_path / lab / "h100-bf16"
+        folder.mkdir(parents=True)
+        write_result(make_result(run_id=run_id, achieved_rate_hz=2.0), folder)
+        folders.append(folder)
+    code, out, _ = _main(["score", *map(str, folders)], capsys)
+    assert code == 0
+    rows = [line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")]
+    assert rows == ["lab-a/h100-bf16", "lab-b/h100-bf16"]
+    assert not any(run_id in out for run_id in ids.values())
+    assert "lab-a/h100-bf16: llm-decode: ungraded: does not conform" in out
+    code, out, _ = _main(["score", "--json", *map(str, folders)], capsys)
+    data = json.loads(out)
+    assert [s["run_id"] for s in data] == list(ids.values())
+    assert [s["run"] for s in data] == rows and [s["path"] for s in data] == [str(f) for f in folders]

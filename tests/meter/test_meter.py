@@ -299,3 +299,31 @@ def test_meter_survives_any_plugin_output(values):
         assert math.isfinite(w.energy_j)
     if m.error is not None:
         assert isinstance(m.error, BenchError)
+
+
+def test_a_held_up_edge_read_is_taken_again_so_the_window_keeps_its_instants():
+    """A thread held up inside a read (a busy host) returns a value from the start of the read stamped at its
+    middle: on a 400 W load, 120 ms of delay put the closing edge 60 ms off, 24 J short. The edge read is
+    taken again promptly, and the window's energy matches its instants."""
+    clock = SimClock()
+    stall = {"next": False}
+
+    def counter(t: float) -> Reading:
+        value = Reading(energy_j=400.0 * t)  # the value at the instant the read starts
+        if stall["next"]:
+            stall["next"] = False
+            clock.sleep(0.120)  # held up before the read returns
+        return value
+
+    sampler = ScriptedSampler(counter, counter_caps(update_period_s=0.0), clock=clock)
+    m = Meter([sampler], rate_hz=100, clock=clock, threaded=False)
+    m.start()
+    m.run_for(0.2)
+    m.open_window("w")
+    m.run_for(0.5)
+    stall["next"] = True  # the closing edge's first read is the held-up one
+    w = m.close_window("w")
+    m.stop()
+    assert w.duration_s == pytest.approx(w.energy_j / 400.0, abs=0.002)  # energy and instants agree
+    assert w.energy_j == pytest.approx(400.0 * w.duration_s, rel=0.005)
+    assert w.duration_s > 0.6  # the window ends at the prompt read, after the held-up one

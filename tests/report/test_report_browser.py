@@ -150,3 +150,61 @@ def test_report_in_headless_chromium(report):
         assert browser.console_errors() == []
         shot = browser.screenshot(ARTIFACTS / "report.png")
     assert shot.stat().st_size > 20_000
+
+
+@pytest.fixture(scope="module")
+def charts(tmp_path_factory):
+    """A report of a group of three results in microjoules per unit, one a long name, and a group of one."""
+    root = tmp_path_factory.mktemp("charts")
+    res = root / "results"
+    write_result_folder(res / "acme-x1-a-long-name-of-the-run", [0.00050, 0.00051, 0.00049], device="Acme X1",
+                        units=4000)
+    write_result_folder(res / "acme-x2", [0.00030, 0.00031, 0.00029], device="Acme X2", units=6000)
+    write_result_folder(res / "acme-x3-fastest-board", [0.00110, 0.00112, 0.00108], device="Acme X3", units=16000)
+    write_result_folder(res / "solo-fp16", [0.25, 0.26, 0.25], device="Acme X2", dtype="fp16", units=8000)
+    out = root / "charts.html"
+    assert invoke("report", str(res), "-o", str(out), "--workers", "1", "--no-traces").code == 0
+    return out
+
+
+def test_report_columns_say_per_unit(charts):
+    page = charts.read_text(encoding="utf-8")
+    heads = re.findall(r"<th[^>]*>([^<]*)</th>", page[page.index('id="board-1"'):])
+    assert "gross J/matmul (95% CI)" in heads and "net J/matmul" in heads and "net J" not in heads
+
+
+@pytest.mark.slow
+def test_report_charts_on_a_screenshot(charts):
+    """Each chart as the browser draws it: its edges are blank (no label cut off), it fits its column, and a group
+    of one result shows a line instead of a frontier."""
+    from PIL import Image
+
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium; see scripts/browser-test.sh)")
+    with Browser(binary, width=1280, height=1000) as browser:
+        browser.navigate(charts.resolve().as_uri())
+        groups = browser.evaluate(
+            "Array.from(document.querySelectorAll('.figs')).map(function(f){return {imgs: f.querySelectorAll('img')"
+            ".length, none: f.querySelectorAll('.frontier-none').length, text: f.textContent.trim()};})")
+        assert [(g["imgs"], g["none"]) for g in groups] == [(2, 0), (1, 1)]
+        assert "one result in this group" in groups[1]["text"]
+        boxes = browser.evaluate(
+            "Array.from(document.querySelectorAll('.figs img')).map(function(i){i.scrollIntoView();"
+            "var r = i.getBoundingClientRect(), p = i.parentElement.getBoundingClientRect();"
+            "return {x: r.left + window.scrollX, y: r.top + window.scrollY, w: r.width, h: r.height,"
+            " natural: i.naturalWidth, fits: r.left >= p.left - 0.5 && r.right <= p.right + 0.5};})")
+        assert len(boxes) == 3
+        for k, box in enumerate(boxes):
+            assert box["natural"] > 300 and box["w"] > 250 and box["fits"], box
+            shot = browser.screenshot(ARTIFACTS / f"report-chart-{k + 1}.png",
+                                      clip={"x": box["x"], "y": box["y"], "width": box["w"], "height": box["h"]})
+            with Image.open(shot) as img:
+                grey = img.convert("L")
+                w, h = grey.size
+                edges = [grey.getpixel((x, y)) for x in range(w) for y in (0, 1, h - 2, h - 1)]
+                edges += [grey.getpixel((x, y)) for y in range(h) for x in (0, 1, w - 2, w - 1)]
+            assert min(edges) > 200, f"chart {k + 1}: ink at its edge (a label cut off): {shot}"
+        browser.evaluate("window.scrollTo(0, document.querySelector('#group-1').offsetTop)")
+        browser.screenshot(ARTIFACTS / "report-charts.png")
+        assert browser.console_errors() == []

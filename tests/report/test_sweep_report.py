@@ -42,7 +42,9 @@ def test_score_grades_the_recommended_point_and_says_which(cli, swept):
     text = cli("score", str(swept)).out
     assert ("sweep sweep: graded at 01-250W, power limit 250 W: the sweep's recommendation: lowest energy within "
             "5.0% slowdown") in text
-    assert "point-0002" in cli("score", str(swept), "--sweep-point", "lowest-energy").out
+    (row,) = json.loads(cli("score", str(swept), "--sweep-point", "lowest-energy", "--json").out)
+    assert row["run_id"] == "point-0002" and row["run"] == "02-200W"
+    assert "graded at 02-200W, power limit 200 W" in cli("score", str(swept), "--sweep-point", "lowest-energy").out
 
 
 def test_report_draws_the_frontier_and_links_the_points(tmp_path, swept):

@@ -222,8 +222,13 @@ def test_export_then_import_round_trip(tmp_path, sealed, keys):
     assert got.done == ["a", "b"] and got.refused == [] and got.signer
     assert (tmp_path / "out" / "a" / "result.json").read_bytes() == (a / "result.json").read_bytes()
     assert check_folder(tmp_path / "out" / "b").state == SIGNED
-    again = import_bundle(bundle, tmp_path / "out")
-    assert again.done == [] and all("already imported" in why for _, why in again.refused)
+    again = import_bundle(bundle, tmp_path / "out")  # the same bundle twice: nothing to do, nothing wrong
+    assert again.done == [] and again.refused == [] and again.identical == ["a", "b"]
+    trace = tmp_path / "out" / "b" / "trace.parquet"
+    trace.write_bytes(trace.read_bytes() + b"x")  # a result in place whose trace differs is not overwritten
+    third = import_bundle(bundle, tmp_path / "out")
+    assert third.identical == ["a"] and [n for n, _ in third.refused] == ["b"]
+    assert "exists and differs; not overwritten" in third.refused[0][1]
     with pytest.raises(ResultError, match="not among the trusted keys"):
         import_bundle(bundle, tmp_path / "out2", trusted=[load_public_key(keys["other"][1])])
 
@@ -281,6 +286,10 @@ def test_cli_export_skips_edited_results_and_exits_1(cli, tmp_path, sealed):
     res = cli("import", str(tmp_path / "s.tar.gz"), "-o", str(tmp_path / "in"))
     assert res.code == 0 and (tmp_path / "in" / "good" / "result.json").is_file()
     assert not (tmp_path / "in" / "bad").exists()
+    again = cli("import", str(tmp_path / "s.tar.gz"), "-o", str(tmp_path / "in"))
+    assert again.code == 0, again.output
+    assert f"already imported, identical: {tmp_path / 'in' / 'good'}" in again.out
+    assert "nothing new: all 1 result(s)" in again.out and again.err == ""
 
 
 def test_node_traces_of_a_distributed_run_are_covered_too(fresh, tmp_path):

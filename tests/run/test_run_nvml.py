@@ -40,7 +40,10 @@ def test_gpu_run_measures_the_gpu_cuda_maps_to(cli, tmp_path, monkeypatch):
     rep_w = r.workload("gemm")
     for rep in rep_w.repeats:
         w, true_j = exact(rep.window)
-        assert rep.gross_energy_j == pytest.approx(true_j, abs=edge_j)
+        assert rep.gross_energy_j == pytest.approx(true_j, abs=edge_j), (
+            f"{rep.window}: {w.duration_s:.4f} s from {(w.t_start_ns - nvml._t0_ns) / 1e9:.4f} s, "
+            f"{w.samples} samples, {[(c.method, c.energy_j, c.integrated_energy_j) for c in w.channels]}, "
+            f"{[i.message for i in w.issues]}")
         assert rep.net_energy_j == pytest.approx(rep.gross_energy_j - r.idle.power_w * rep.duration_s, rel=1e-9)
     win = next(x for x in r.windows if x.name == "gemm/repeat.1")
     assert win.channels[0].method == "counter"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from bench.samplers.base import PowerKind, SamplerUnavailable, Scope
 from bench.samplers.estimate import (
     GENERIC_W_PER_CPU,
     EstimateSampler,
+    RatedPower,
     SystemUtilization,
     match_cpu,
     normalise_cpu_name,
@@ -161,6 +163,12 @@ def test_proc_stat_utilisation(tmp_path: Path) -> None:
     # busy += 60 user + 20 system + 10 softirq; idle 80, iowait 10, steal 20; guest fields ignored
     stat.write_text("cpu  160 0 70 880 60 0 10 20 99 99\ncpu0 1 2 3\n")
     assert source() == pytest.approx(90 / 200)
+    fds = set(os.listdir("/proc/self/fd"))
+    sampler = EstimateSampler(RatedPower(65.0, "given", "test"), "cpu", source)
+    sampler.close()  # the file the source keeps open is closed with the sampler
+    assert len(set(os.listdir("/proc/self/fd")) - fds) == 0 and len(fds - set(os.listdir("/proc/self/fd"))) == 1
+    stat.write_text("cpu  260 0 70 880 60 0 10 20 99 99\n")
+    assert source() == pytest.approx(1.0)  # and opened again if it is read after all
 
 
 def test_real_machine_estimate_is_within_rated_bounds() -> None:
@@ -172,3 +180,31 @@ def test_real_machine_estimate_is_within_rated_bounds() -> None:
     assert reading.utilization is not None and 0.0 < reading.utilization <= 1.0
     assert 5.0 < reading.power_w <= 50.0
     assert sampler.describe()["utilization"].endswith("(/proc/stat)")
+
+
+def test_process_share_is_brought_up_to_now(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tick_s = 1.0 / (os.sysconf("SC_CLK_TCK") or 100)
+    cpu_s = [10.0]
+    monkeypatch.setattr(estimate, "_process_cpu_s", lambda: cpu_s[0])
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 0 900 0 0 0 0\n")
+    source = SystemUtilization(stat)
+    # no poll since: the machine was busy 200 jiffies, this process for half of them
+    stat.write_text("cpu  300 0 0 1000 0 0 0 0\n")
+    cpu_s[0] += 100 * tick_s
+    assert source.process_share() == pytest.approx(0.5)
+    assert source.busy_s == pytest.approx(200 * tick_s)
+
+
+def test_proc_stat_going_away_falls_back_to_process_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu_s = [10.0]
+    monkeypatch.setattr(estimate, "_process_cpu_s", lambda: cpu_s[0])
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 0 900 0 0 0 0\n")
+    source = SystemUtilization(stat)
+    monkeypatch.setattr(estimate.ProcStat, "times", lambda self: None)  # the file can no longer be read
+    assert source() is None  # the fallback's first interval starts here
+    cpu_s[0] += 1e6  # far more CPU time than wall time x CPUs: clamped
+    assert source() == 1.0
+    time.sleep(0.02)
+    assert source() == 0.0  # no CPU time since: idle, though /proc/stat is gone

@@ -185,10 +185,13 @@ class Browser:
             "var r=e.getBoundingClientRect(); return {x: r.left + r.width / 2, y: r.top + r.height / 2};})()")
         self.click(box["x"], box["y"])
 
-    def screenshot(self, path: Path, full_page: bool = False) -> Path:
+    def screenshot(self, path: Path, full_page: bool = False, clip: dict[str, float] | None = None) -> Path:
+        """A PNG of the page as drawn (``clip``: only that rectangle, x/y/width/height in page pixels)."""
         params: dict[str, Any] = {"format": "png"}
-        if full_page:
+        if full_page or clip is not None:
             params["captureBeyondViewport"] = True
+        if clip is not None:
+            params["clip"] = {**clip, "scale": 1}
         data = self.call("Page.captureScreenshot", params)["data"]
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

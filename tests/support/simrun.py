@@ -33,9 +33,10 @@ class Ticking(Workload):
         type(self).clock.advance(STEP_S)
 
 
-def simulated_run(folder: Path, nvml: FakeNvml, clock: SimClock, **config: Any) -> Any:
+def simulated_run(folder: Path, nvml: FakeNvml, clock: SimClock, progress: Any = None, **config: Any) -> Any:
     """Run ``ticking`` on the fake NVML's ``cuda:0`` (2 s idle, warm-up, three 2 s repeats by default); the
-    sealed result. ``config`` overrides :class:`RunConfig` fields (``sampler=...`` for a plugin)."""
+    sealed result. ``config`` overrides :class:`RunConfig` fields (``sampler=...`` for a plugin); ``progress``
+    is the runner's progress callback."""
     Ticking.clock = clock
     plugins.register("workloads", "ticking", Ticking)
     try:
@@ -44,7 +45,7 @@ def simulated_run(folder: Path, nvml: FakeNvml, clock: SimClock, **config: Any) 
                             warmup_max_s=3.0, repeats=3, duration_s=2.0, out=folder, name="t", rate_hz=10.0,
                             gap_factor=1e6)  # the meter's thread polls in real time: no gaps in simulated time
             settings.update(config)
-            _, result = Runner(RunConfig(**settings), clock=clock).run()
+            _, result = Runner(RunConfig(**settings), progress=progress, clock=clock).run()
     finally:
         plugins.unregister("workloads", "ticking")
     return result
