@@ -42,6 +42,15 @@ TARGETS_S = {"bench --help": 0.25, "bench list": 0.5, "bench plugins list": 0.5}
 HEAVY = ("torch", "pandas", "scipy", "matplotlib", "pyarrow", "codecarbon")
 
 
+def _shown(part: str) -> str:
+    """A path inside the repository as a relative one (the record says which script ran, not where)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        return str(Path(part).relative_to(root))
+    except ValueError:
+        return part
+
+
 def entry_point() -> list[str]:
     """The ``bench`` console script of this environment, else ``python -m bench``."""
     script = Path(sys.executable).with_name("bench")
@@ -161,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python", "benchmarks/startup.py", *(argv if argv is not None else sys.argv[1:])]),
         "machine": machine,
-        "config": {"quick": args.quick, "runs": args.runs, "entry_point": " ".join(entry_point())},
+        "config": {"quick": args.quick, "runs": args.runs, "entry_point": " ".join(_shown(part) for part in entry_point())},
         "results": measure(args.runs, args.seed),
     }
     machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
