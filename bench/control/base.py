@@ -19,11 +19,15 @@ has).
 
 from __future__ import annotations
 
+import logging
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from bench.errors import ControlError, ControlNoPermission, ControlNotSupported
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ClockLock", "ClockLockCapability", "Control", "ControlError", "ControlNoPermission",
            "ControlNotSupported", "PowerLimitCapability", "PowerLimitRange", "capabilities"]
@@ -109,6 +113,39 @@ class Control(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the backend's library handle. Safe to call more than once."""
+
+
+class LibraryControl(Control):
+    """Control through a vendor library session this object owns (one init, shut down once on :meth:`close`).
+    ``info`` holds the device's name, ``uuid`` and ``pci_bus_id`` (its identity) and any other provenance."""
+
+    IDENTITY: ClassVar[tuple[str, ...]] = ("uuid", "pci_bus_id")
+
+    def __init__(self, device: str, info: dict[str, Any]) -> None:
+        self.device, self._info = device, info
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def identity(self) -> dict[str, Any]:
+        return {k: self._info[k] for k in self.IDENTITY if self._info.get(k)}
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), **{k: v for k, v in self._info.items() if k not in self.IDENTITY},
+                "clock_lock_readable": False}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            self.shut_down()
+        except Exception as exc:  # noqa: BLE001 - closing never fails
+            log.debug("%s: shutting the library down failed: %s", self.device, exc)
+
+    @abstractmethod
+    def shut_down(self) -> None:
+        """End the library session (``nvmlShutdown``, ``amdsmi_shut_down``)."""
 
 
 def capabilities(control: Any) -> list[str]:

@@ -15,15 +15,14 @@ Setters need root: amdsmi answers ``AMDSMI_STATUS_NO_PERM`` (10) otherwise, whic
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from bench.control.base import (
     ClockLock,
-    Control,
     ControlError,
     ControlNoPermission,
     ControlNotSupported,
+    LibraryControl,
     PowerLimitRange,
 )
 
@@ -40,7 +39,7 @@ def _code(exc: BaseException) -> int | None:
     return int(code) if code is not None else None
 
 
-class AmdSmiControl(Control):
+class AmdSmiControl(LibraryControl):
     """Power cap (W) and SCLK range (MHz) of one AMD GPU. ``smi`` is the initialised amdsmi module (this object
     owns one ``amdsmi_init`` and shuts it down on :meth:`close`)."""
 
@@ -48,9 +47,8 @@ class AmdSmiControl(Control):
     clock_lock_readable = False
 
     def __init__(self, smi: Any, handle: Any, device: str, info: dict[str, Any]) -> None:
-        self._smi, self._handle, self.device, self._info = smi, handle, device, info
-        self._lock = threading.Lock()
-        self._closed = False
+        super().__init__(device, info)
+        self._smi, self._handle = smi, handle
 
     def _q(self, what: str, fn: str, *args: Any) -> Any:
         smi = self._smi
@@ -122,19 +120,5 @@ class AmdSmiControl(Control):
             self._q("resetting the clocks", "amdsmi_set_gpu_perf_level", self._smi.AmdSmiDevPerfLevel.AUTO)
 
     # --- the rest ---------------------------------------------------------------------------------
-    def identity(self) -> dict[str, Any]:
-        return {k: self._info[k] for k in ("uuid", "pci_bus_id") if self._info.get(k)}
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), **{k: v for k, v in self._info.items() if k not in ("uuid", "pci_bus_id")},
-                "clock_lock_readable": False}
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        try:
-            self._smi.amdsmi_shut_down()
-        except Exception as exc:  # noqa: BLE001 - closing never fails
-            log.debug("amdsmi_shut_down failed: %s", exc)
+    def shut_down(self) -> None:
+        self._smi.amdsmi_shut_down()

@@ -15,15 +15,14 @@ Settings survive the process (until set back, a driver reload or a reboot); the 
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from bench.control.base import (
     ClockLock,
-    Control,
     ControlError,
     ControlNoPermission,
     ControlNotSupported,
+    LibraryControl,
     PowerLimitRange,
 )
 
@@ -32,7 +31,7 @@ log = logging.getLogger(__name__)
 PRIVILEGE = "root: NVML lets only root change a GPU's power limit or clocks (run it with sudo, or ask an administrator)"
 
 
-class NvmlControl(Control):
+class NvmlControl(LibraryControl):
     """Power limit (W) and SM clock lock (MHz) of one NVIDIA GPU. ``nv`` is the initialised pynvml module (this
     object owns one ``nvmlInit`` and shuts it down on :meth:`close`), ``handle`` the GPU's NVML handle."""
 
@@ -40,9 +39,8 @@ class NvmlControl(Control):
     clock_lock_readable = False
 
     def __init__(self, nv: Any, handle: Any, device: str, info: dict[str, Any]) -> None:
-        self._nv, self._handle, self.device, self._info = nv, handle, device, info
-        self._lock = threading.Lock()
-        self._closed = False
+        super().__init__(device, info)
+        self._nv, self._handle = nv, handle
 
     # --- calls ------------------------------------------------------------------------------------
     def _q(self, what: str, fn: str, *args: Any) -> Any:
@@ -116,19 +114,5 @@ class NvmlControl(Control):
             self._q("resetting the SM clocks", "nvmlDeviceResetGpuLockedClocks")
 
     # --- the rest ---------------------------------------------------------------------------------
-    def identity(self) -> dict[str, Any]:
-        return {k: self._info[k] for k in ("uuid", "pci_bus_id") if self._info.get(k)}
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), **{k: v for k, v in self._info.items() if k not in ("uuid", "pci_bus_id")},
-                "clock_lock_readable": False}
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        try:
-            self._nv.nvmlShutdown()
-        except Exception as exc:  # noqa: BLE001 - closing never fails
-            log.debug("nvmlShutdown failed: %s", exc)
+    def shut_down(self) -> None:
+        self._nv.nvmlShutdown()
