@@ -21,7 +21,7 @@ PACKAGES = {"bench": ROOT / "bench", "bench_workloads": ROOT / "workloads"}
 
 # (component, layer): a module may import its own component or any component of a lower layer
 LAYERS: dict[str, int] = {
-    "bench.version": 0, "bench.errors": 0, "bench.clock": 0, "bench.guarded": 0, "bench.safetext": 0,
+    "bench.version": 0, "bench.errors": 0, "bench.clock": 0, "bench.guarded": 0, "bench.safetext": 0, "bench.atomic": 0,
     "bench.plugins": 1,
     "bench.result": 2, "bench.control": 2,
     "bench.devices": 3, "bench.workload": 3,

@@ -17,10 +17,11 @@ import json
 import logging
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench.atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -134,19 +135,7 @@ def write(state: SettingState) -> Path:
     """Write (or replace) ``state``'s file atomically; returns its path."""
     path = state.path
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(asdict(state), fh, indent=2, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_bytes(path, json.dumps(asdict(state), indent=2, sort_keys=True).encode())
     return path
 
 

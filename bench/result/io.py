@@ -10,43 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from bench.atomic import atomic_write_bytes
 from bench.errors import ResultError, StorageError, UsageError
 from bench.result.files import field_path, open_regular, parse_json, read_limited
 from bench.result.model import RESULT_FILE, SCHEMA_VERSION, TRACE_FILE, Integrity, Result
 
 MAX_RESULT_BYTES = 64 << 20  # a day-long suite with thousands of repeats is a few MB
 MAX_HASHED_BYTES = 1 << 40
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            os.fchmod(fh.fileno(), 0o644 & ~_umask())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def writable(path: Path) -> bool:
