@@ -4,9 +4,10 @@ page, both replaced whole by the script that measured them (so no figure in the 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from bench.atomic import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -14,9 +15,7 @@ DOCS = ROOT / "docs"
 
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_data(name: str, report: dict[str, Any]) -> Path:

@@ -26,8 +26,6 @@ from pathlib import Path
 # while after each parallel region, CPU time that is no work; with one thread every CPU-second is gemm's.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-ROOT = Path(__file__).resolve().parents[1]
-BEGIN, END = "<!-- sweep-accuracy:begin -->", "<!-- sweep-accuracy:end -->"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
@@ -158,21 +156,19 @@ def main() -> None:
 
 
 def write_docs(report: dict, table: str) -> None:
-    (ROOT / "docs" / "data" / "sweep_accuracy.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
-    doc = ROOT / "docs" / "sweeps.md"
-    body = doc.read_text(encoding="utf-8")
-    a, b = body.index(BEGIN) + len(BEGIN), body.index(END)
+    from _docs import write_data, write_section  # beside this script
+
     s, m = report["settings"], report["machine"]
-    load = m.get("loadavg_start") or m.get("loadavg")
-    stamp = (f"\n\nProduced by `.venv/bin/python benchmarks/sweep_accuracy.py --write-docs` on {report['date']}: "
+    stamp = (f"Produced by `.venv/bin/python benchmarks/sweep_accuracy.py --write-docs` on {report['date']}: "
              f"{s['repeats']} repeats of {s['duration_s']:g} s of host compute per cap, the sweep took "
-             f"{report['sweep_s']:.0f} s; load average {load} at the start, {m['loadavg_end']} at the end.\n\n")
+             f"{report['sweep_s']:.0f} s; load average {m['loadavg_start']} at the start, {m['loadavg_end']} at "
+             "the end.")
     rows = report["rows"]
     inside = (f"The model's figure lies inside the measured 95% CI for the slowdown at "
               f"{sum(bool(r['slowdown_in_ci']) for r in rows)} of {len(rows)} caps and for the saving at "
               f"{sum(bool(r['saving_in_ci']) for r in rows)} of {len(rows)}.")
-    doc.write_text(body[:a] + stamp + table + "\n\n" + inside + "\n\n" + body[b:], encoding="utf-8")
-
+    write_data("sweep_accuracy", report)
+    write_section("sweeps.md", "sweep_accuracy", f"{stamp}\n\n{table}\n\n{inside}")
 
 if __name__ == "__main__":
     main()
