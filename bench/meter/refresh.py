@@ -25,6 +25,7 @@ MAX_CHANGE_FRACTION = 0.92  # where nearly every read sees a new value, the read
 FIT_SPAN = 48  # events either side of an edge used to fit the grid there (the grid drifts slowly)
 POWER_MARGIN = 0.25  # how far the power just before an edge may differ from its mean over the span before
 LOCAL_PERIODS = 12  # the brackets within this many refreshes of an edge fix the grid's phase there
+CONTRADICTED = 1.25  # a period this much longer than two changes were seen apart is not the figure's
 
 
 class Staircase:
@@ -77,7 +78,21 @@ class Staircase:
         polls = picked[0][1] - picked[-1][1]  # scheduled reads only: a burst is no evidence of the rate
         if polls <= 0 or (n - 1) / polls > MAX_CHANGE_FRACTION:
             return None
-        return refresh_period_ns([e for e, _ in reversed(picked)])
+        period = refresh_period_ns([e for e, _ in reversed(picked)])
+        if period is not None and period > CONTRADICTED * self.longest_period_ns(recent):
+            # reads that a held-up thread bunched together see no change between them, so the scheduled reads
+            # seem not to change every time and their spacing passes for the period; two changes seen closer
+            # together (a burst's) say the figure refreshes faster than those reads can locate
+            return None
+        return period
+
+    def longest_period_ns(self, recent: int = 64) -> float:
+        """The longest refresh period the recent changes allow: consecutive changes ``(lo0, hi0)`` and
+        ``(lo1, hi1)`` are two refreshes within ``hi1 - lo0``. The second-closest pair counts, so that one
+        refresh that came late is not taken for the period."""
+        events = list(self.events)[-recent:]
+        spans = sorted(b[1] - a[0] for a, b in zip(events, events[1:]))
+        return float(spans[1]) if len(spans) >= 2 else math.inf
 
 
 @dataclass(frozen=True)

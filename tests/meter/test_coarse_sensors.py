@@ -19,14 +19,23 @@ STEPS = PowerTimeline.steps([(0, 120.0), (5, 700.0), (15, 300.0), (25, 650.0), (
 RAMP = PowerTimeline([(0, 150.0), (4, 150.0), (24, 650.0), (30, 650.0)])
 
 
-def measure(gpu, windows, rate_hz=100, power="auto", polling="stratified", seed=1, folder=None):
-    """Windows [(a, b), ...] (s after the fake driver loaded) through the nvml sampler: (window, true J) each."""
+def measure(gpu, windows, rate_hz=100, power="auto", polling="stratified", seed=1, folder=None, held_up=None):
+    """Windows [(a, b), ...] (s after the fake driver loaded) through the nvml sampler: (window, true J) each.
+    ``held_up``: a function giving how long (s) the host holds the meter's thread before each read."""
     clock = SimClock()
     nvml = FakeNvml([gpu], clock)
     out = []
     with nvml.installed():
         meter = Meter(NvmlSampler.open("cuda:0", clock=clock, power=power), rate_hz=rate_hz, clock=clock,
                       threaded=False, polling=polling, seed=seed, folder=folder)
+        if held_up is not None:
+            read = meter._scheduled_read
+
+            def late_read():
+                clock.sleep(held_up())
+                read()
+
+            meter._scheduled_read = late_read
         meter.start()
         for k, (a, b) in enumerate(windows):
             meter.run_for(a - nvml.now_s())
@@ -63,6 +72,39 @@ def test_counter_read_slower_than_it_refreshes_is_placed_by_a_burst_after_the_ed
         assert w.channels[0].edges == "located"
         assert abs(w.energy_j - exact) / exact < 0.003
         assert abs(w.energy_j - exact) <= w.energy_uncertainty_j
+
+
+def test_reads_held_up_by_a_busy_host_do_not_fake_a_slow_refresh():
+    # 10 Hz reads of a 10 ms counter on a host that holds the meter's thread up to 90 ms now and then: two reads
+    # bunched together see no change between them, so the scheduled reads no longer change every time and their
+    # spacing alone suggests a refresh of ~90 ms. The bursts after the edges show two refreshes within ~12 ms:
+    # the period cannot be that long, and the edges must not be placed on such a grid.
+    rng = random.Random(4)
+    gpu = FakeGpu(H100, power=STEPS, energy_phase_s=0.0031)
+
+    def held_up():
+        return rng.uniform(0.0, 0.09) if rng.random() < 0.35 else 0.0
+
+    windows = [(5.0 + 0.6 * k, 5.5 + 0.6 * k) for k in range(12)] + [(15.0 + 0.6 * k, 15.5 + 0.6 * k)
+                                                                       for k in range(12)]
+    for w, exact in measure(gpu, windows, rate_hz=10, held_up=held_up):
+        assert abs(w.energy_j - exact) <= max(w.energy_uncertainty_j, 0.004 * exact), (w.name, w.energy_j, exact)
+        assert abs(w.energy_j - exact) < 0.02 * exact, (w.name, w.energy_j, exact)  # ~9 ms at 700 W
+
+
+def test_a_period_two_close_changes_contradict_is_not_believed():
+    stairs = Staircase()
+    t, v = 0, 0.0
+    rng = random.Random(2)
+    for k in range(60):  # 10 Hz reads of a 10 ms counter, a third of them bunched behind the one before
+        t += int(3e6) if rng.random() < 0.35 else int(100e6)
+        v = float(t // int(10e6))
+        stairs.feed(t, v)
+    assert stairs.period_ns() is not None and stairs.period_ns() > 50e6  # spacing alone: a long refresh
+    for dt in (1e6, 2e6, 9e6, 10e6, 12e6):  # a burst: changes 10 ms apart, each bracketed within 1-3 ms
+        t += int(dt)
+        stairs.feed(t, float(t // int(10e6)), burst=True)
+    assert stairs.period_ns() is None
 
 
 # --- averaged power -----------------------------------------------------------------------------------------

@@ -11,10 +11,6 @@ RUN = ["run", "--device", "cuda:0", "--workload", "gemm", "--preset", "smoke", "
        "--duration", "0.5", "--repeats", "3", "--warmup-min", "1", "--warmup-max", "8", "--quiet"]
 
 
-@pytest.mark.xfail(strict=False, reason="known intermittent defect: a repeat's counter energy is off by "
-                   "35 J (about 90 ms at 400 W) while its integrated power is right; seen in whole-suite runs on a 2-core "
-                   "host, never alone; suspected in where the refresh locator places an edge when the quick reads "
-                   "after it are delayed (bench/meter/refresh.py)")
 def test_gpu_run_measures_the_gpu_cuda_maps_to(cli, tmp_path, monkeypatch):
     # two GPUs; CUDA sees them in the other order than NVML: cuda:0 is NVML's GPU 1
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,0")
