@@ -150,10 +150,12 @@ def loads(windows: list[tuple[float, float]], end_s: float, rng: random.Random) 
 
 def measure(sensor: dict[str, Any], timeline: Any, windows: list[tuple[float, float]], rate_hz: float,
             polling: str = "stratified", seed: int = 0) -> list[dict[str, Any]]:
-    """Each window through the real meter on a simulated clock: its energy, bound and the exact energy."""
+    """Each window through the real meter on a simulated clock: its energy, bound and the exact energy. The meter
+    reads at the rate ``bench run`` reads at for ``rate_hz`` asked (``read_hz``: raised for averaged power alone)."""
     from bench.conformance.fake_nvml import FakeGpu, FakeNvml
     from bench.meter.meter import Meter
     from bench.samplers.nvml import NvmlSampler
+    from bench.samplers.select import read_rate_hz
 
     clock = SimClock()
     t0_ns = clock.now_ns()  # the fake driver loads now: the timeline's origin
@@ -162,7 +164,8 @@ def measure(sensor: dict[str, Any], timeline: Any, windows: list[tuple[float, fl
     with nvml.installed():
         samplers = [RaplModel(timeline, clock)] if sensor.get("rapl") else \
             NvmlSampler.open("cuda:0", clock=clock, power=sensor["power"])
-        meter = Meter(samplers, rate_hz=rate_hz, clock=clock, threaded=False, polling=polling, seed=seed).start()
+        read_hz, _ = read_rate_hz(samplers, rate_hz)
+        meter = Meter(samplers, rate_hz=read_hz, clock=clock, threaded=False, polling=polling, seed=seed).start()
         for k, (a, b) in enumerate(windows):
             meter.run_for(max(a - (clock.now_ns() - t0_ns) / 1e9, 0.0))
             meter.open_window(f"w{k}")
@@ -171,7 +174,7 @@ def measure(sensor: dict[str, Any], timeline: Any, windows: list[tuple[float, fl
             ta, tb = (w.t_start_ns - t0_ns) / 1e9, (w.t_end_ns - t0_ns) / 1e9
             exact = timeline.energy_j(ta, tb)
             ch = w.channels[0]
-            rows.append({"length_s": round(b - a), "duration_s": w.duration_s, "exact_j": exact,
+            rows.append({"length_s": round(b - a), "read_hz": read_hz, "duration_s": w.duration_s, "exact_j": exact,
                          "energy_j": w.energy_j, "bound_j": w.energy_uncertainty_j, "method": ch.method,
                          "how": ch.edges or ch.power_correction, "clean": w.clean,
                          "error_pct": (w.energy_j - exact) / exact * 100 if w.energy_j is not None else None,
@@ -208,7 +211,8 @@ def energy_part(quick: bool, rates: list[float], seed: int) -> tuple[list[dict[s
                 raw += [{"sensor": name, "case": case, "rate_hz": rate, **r} for r in rows]
                 for length in sorted({r["length_s"] for r in rows}):
                     sel = [r for r in rows if r["length_s"] == length]
-                    table.append({"sensor": name, "case": case, "rate_hz": rate, "length_s": length, **summarise(sel)})
+                    table.append({"sensor": name, "case": case, "rate_hz": rate, "read_hz": sel[0]["read_hz"],
+                                  "length_s": length, **summarise(sel)})
     return table, raw
 
 
@@ -266,7 +270,7 @@ def targets(table: list[dict[str, Any]], raw: list[dict[str, Any]], rates: list[
     add("counter at >= 100 Hz, >= 10 s windows", 0.1, worst(table, ("nvml counter",), fast, long),
         "NVML's 10 ms counter, every load")
     add("averaged power only, >= 10 s windows", 1.0, worst(table, ("nvml averaged power",), tuple(rates), long),
-        "NVML's 1 s average, every load, every rate")
+        "NVML's 1 s average, every load, every rate asked (read at 20 Hz or more)")
     add("instantaneous power at 100 Hz, every window", 1.0,
         worst(table, ("instant power",), (100.0,), WINDOW_LENGTHS), "every load and window length")
     # counter vs lag-corrected power: a counter with averaged power beside it (an H100 without the instant field)
@@ -367,7 +371,7 @@ def markdown(report: dict[str, Any]) -> str:
     lengths = sorted({t["length_s"] for t in report["energy"]})
     lines += ["", "Worst absolute error of a window, per window length; in brackets the share of windows whose "
               "stated bound covers their error, where a bound is stated.", "",
-              "| sensor | load | rate (Hz) | " + " | ".join(f"{x:g} s" for x in lengths) + " | method |",
+              "| sensor | load | rate asked (Hz) | " + " | ".join(f"{x:g} s" for x in lengths) + " | method |",
               "|---|---|---|" + "---|" * len(lengths) + "---|"]
     groups: dict[tuple, dict[float, dict[str, Any]]] = {}
     for t in report["energy"]:
@@ -382,7 +386,9 @@ def markdown(report: dict[str, Any]) -> str:
             cover = f" ({t['bound_covers'] * 100:.0f}%)" if t["bound_covers"] is not None else ""
             cells.append(f"{_f(t['max_abs_error_pct'])}%{cover}")
         methods = sorted({m for t in by_len.values() for m in t["methods"]})
-        lines.append(f"| {sensor} | {case} | {rate:g} | " + " | ".join(cells) + f" | {', '.join(methods)} |")
+        read = next(iter(by_len.values())).get("read_hz", rate)
+        asked = f"{rate:g}" if read == rate else f"{rate:g} (read at {read:g})"
+        lines.append(f"| {sensor} | {case} | {asked} | " + " | ".join(cells) + f" | {', '.join(methods)} |")
     ph = report["phase"]
     lines += ["", "| reads (10 Hz) | mean error over phases | worst phase | error by phase (0 .. 90 ms) |",
               "|---|---|---|---|"]

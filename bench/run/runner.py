@@ -52,6 +52,7 @@ from bench.run.folder import rescue_result
 from bench.run.latency import latency_phase
 from bench.run.provenance import host_provenance
 from bench.run.workloads import workload_source
+from bench.samplers.select import read_rate_hz
 from bench.version import __version__
 from bench.workload import Workload
 
@@ -211,10 +212,19 @@ class Runner:
             self.issues.append(Issue(code="setting_in_force", message=text))
 
     def _build_meter(self) -> Meter:
-        assert self.setup is not None
-        return Meter(self.setup.samplers, rate_hz=self.cfg.rate_hz, folder=self.folder, clock=self.clock,
+        assert self.setup is not None and self.result is not None
+        rate, raised = read_rate_hz(self.setup.samplers, self.cfg.rate_hz)
+        if raised:
+            self.result.measurement.rate_hz = rate
+            text = (f"read at {rate:g} Hz, not the {self.cfg.rate_hz:g} Hz asked: the only figure of "
+                    f"{', '.join(raised)} is averaged power, read at least twice per refresh so that no refresh "
+                    "goes unseen")
+            log.info("%s", text)
+            self.issues.append(Issue(code="rate_raised", message=text, severity="info"))
+        return Meter(self.setup.samplers, rate_hz=rate, folder=self.folder, clock=self.clock,
                      gap_factor=self.cfg.gap_factor, read_timeout_s=self.cfg.read_timeout_s,
-                     metadata={"harness": __version__, "device": self.setup.device.spec})
+                     metadata={"harness": __version__, "device": self.setup.device.spec, "rate_asked_hz":
+                               self.cfg.rate_hz})
 
     def _save(self) -> None:
         """Write the (provisional) result into the run folder, where this process writes one."""

@@ -104,6 +104,9 @@ def test_accuracy_models_the_sensors_and_checks_the_targets(accuracy):
             assert 0 <= e["bound_covers"] <= 1 and finite(e["mean_bound_pct"])
         elif e["sensor"] == "nvml averaged power":
             assert set(e["methods"]) <= {"inverted", "half_window_shift"}
+        # read as `bench run` reads: averaged power alone twice per 100 ms refresh whatever the rate asked
+        assert e["read_hz"] == (max(e["rate_hz"], 20.0) if e["sensor"] == "nvml averaged power" else e["rate_hz"])
+    assert "| nvml averaged power | steps | 10 (read at 20) |" in table
     assert [t["target"] for t in report["targets"]][:4] == [
         "counter at >= 100 Hz, 1 s windows", "counter at >= 100 Hz, >= 10 s windows",
         "averaged power only, >= 10 s windows", "instantaneous power at 100 Hz, every window"]

@@ -84,3 +84,25 @@ def test_pre_volta_gpu_falls_back_to_power(cli, tmp_path):
     win = next(x for x in r.windows if x.name == "gemm/repeat.1")
     assert win.channels[0].method == "integrated_power"
     assert win.mean_power_w == pytest.approx(150.0, rel=0.02)
+
+
+@pytest.mark.parametrize("counter,read_hz", [(False, 20.0), (True, 10.0)], ids=["averaged-only", "with-counter"])
+def test_averaged_power_alone_is_read_twice_per_refresh(cli, tmp_path, counter, read_hz):
+    # a GPU whose only figure is nvmlDeviceGetPowerUsage (a 1 s mean refreshed every 100 ms): at the 10 Hz asked,
+    # reads would leave refreshes unseen, so the run reads at 20 Hz and says so; beside a counter it need not
+    gpu = FakeGpu("NVIDIA H100 80GB HBM3", power=PowerTimeline.steps([(0, 100.0), (1.5, 400.0)]),
+                  energy_counter=counter, instant_field=False)
+    with fake_gpus(FakeNvml([gpu])):
+        res = cli("run", "--device", "cuda:0", "--workload", "gemm", "--preset", "smoke", "--idle", "1",
+                  "--duration", "1", "--repeats", "1", "--warmup-max", "0", "--rate", "10", "--quiet",
+                  "--out", str(tmp_path), "--name", "avg")
+    assert res.code == 0, res.err
+    r = load_result(tmp_path / "avg")
+    assert r.config["rate_hz"] == 10.0 and r.measurement.rate_hz == read_hz
+    assert r.measurement.achieved_rate_hz >= 0.85 * read_hz  # (a counter adds a burst of reads after each edge)
+    if not counter:
+        assert r.measurement.achieved_rate_hz == pytest.approx(read_hz, rel=0.15)
+    raised = [i for i in r.issues if i.code == "rate_raised"]
+    assert len(raised) == (0 if counter else 1)
+    if raised:
+        assert raised[0].severity == "info" and "20 Hz, not the 10 Hz asked" in raised[0].message
