@@ -44,6 +44,27 @@ def model_row(cap_w: float) -> dict:
             "window_energy": (m.busy_power_w(clock) / m.speed(clock)) / (m.busy_power_w(top) / m.speed(top))}
 
 
+BUSY_SHARE = 0.9  # a point whose board was busy for less of its windows than this was starved by the host
+
+
+def starved(report: dict) -> bool:
+    """Whether the host starved the board at some point: each window holds the host work of ``--duration``
+    seconds, and only while the host gets enough CPU to submit work faster than the board does it does the
+    board stay busy and its clock set the pace. Busy, the board draws its model's busy power; a mean power well
+    under it (towards the idle 60 W) means it idled inside the windows, and window lengths then follow the
+    host's share of the CPU, not the board's clock."""
+    from bench_plugin_acme.dvfs import Dvfs
+
+    m = Dvfs()
+
+    def busy_share(power_w: float | None, busy_w: float) -> float:
+        return 0.0 if power_w is None else (power_w - m.idle_w) / (busy_w - m.idle_w)
+
+    shares = [busy_share(report["baseline"]["power_w"], m.busy_power_w(m.clock_max_mhz))]
+    shares += [busy_share(r["measured"]["power_w"], r["model"]["power_w"]) for r in report["rows"]]
+    return min(shares) < BUSY_SHARE
+
+
 def mean_window(result: object) -> tuple[float, float]:
     """Mean length (s) and gross energy (J) of the measured windows. Each holds the same host work (``--duration``
     host seconds of compute, which the board executes at its clock), so window against window compares the board's
@@ -144,6 +165,10 @@ def main() -> None:
            "recommendations": [{"kind": r.kind, "point": r.point, "saving": r.saving, "slowdown": r.slowdown}
                                for r in ws.recommendations],
            "missing": missing, "rows": rows}
+    out["starved"] = starved(out)
+    if out["starved"]:
+        print("sweep_accuracy: the host could not keep the simulated board busy (another load took its CPU): "
+              "these figures measure the host, not the sweep", file=sys.stderr)
     print(json.dumps(out, indent=2, allow_nan=False))
 
     table = render_table(out)

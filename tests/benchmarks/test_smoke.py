@@ -134,7 +134,13 @@ def test_sweep_accuracy_sweeps_the_simulated_board_and_sets_the_model_beside_it(
     from tests.support.acme import ensure_acme_installed
 
     ensure_acme_installed()
-    report, table = run_script("sweep_accuracy.py")
+    for _ in range(2):  # a host too busy to keep the simulated board busy is measured again, once
+        report, table = run_script("sweep_accuracy.py")
+        if not report["starved"]:
+            break
+    else:
+        pytest.skip("the host was too busy to keep the simulated board busy, twice: the figures measure the "
+                    f"host, not the sweep (as found {report['baseline']['power_w']:.0f} W, busy 300 W)")
     assert report["benchmark"] == "sweep_accuracy" and report["status"] == "complete" and report["restored"]
     (row,) = report["rows"]
     model, measured, base = row["model"], row["measured"], report["baseline"]
