@@ -104,10 +104,11 @@ class Grid:
     phase_ns: float
     u_ns: float
 
-    def instant(self, lo_ns: float, hi_ns: float) -> tuple[float, float]:
+    def instant(self, lo_ns: float, hi_ns: float, quiet_until_ns: float | None = None) -> tuple[float, float]:
         """The instant of the refresh that produced the value a read at ``hi_ns`` saw first, the previous
         read (at ``lo_ns``) having seen the one before: the grid's last refresh in the bracket; and its
-        uncertainty (ns)."""
+        uncertainty (ns). ``quiet_until_ns``: the reads after ``hi_ns`` saw that value until then (the next
+        change's bracket starts there), so no refresh fell between."""
         mid = (lo_ns + hi_ns) / 2
         half = (hi_ns - lo_ns) / 2
         if self.period_ns <= 0:
@@ -117,6 +118,10 @@ class Grid:
         before = self.phase_ns + math.floor((hi_ns - self.phase_ns) / self.period_ns) * self.period_ns
         after = before + self.period_ns
         miss_before, miss_after = max(lo_ns - before, 0.0), after - hi_ns
+        if quiet_until_ns is not None and after < quiet_until_ns and miss_after <= self.u_ns:
+            # the grid's next refresh falls where the reads saw no change: within its uncertainty it was the
+            # one that produced the value at ``hi_ns`` (a bracket wider than the period holds both)
+            return min(max(after, lo_ns), hi_ns), min(self.u_ns, half)
         r, miss = (before, miss_before) if miss_before <= miss_after else (after, miss_after)
         if miss <= self.u_ns:
             return min(max(r, lo_ns), hi_ns), min(self.u_ns, half)
@@ -329,8 +334,9 @@ def edge_energy(events: list[tuple[int, int, float]], t_ns: int, grid: Grid | No
     if grid is not None and 0 <= j and j + 2 < len(events):
         pts: list[tuple[float, float] | None] = [None] if j == 0 else []
         bounds = [0.0] if j == 0 else []
-        for lo, hi, v in events[max(j - 1, 0):j + 3]:
-            r, u = grid.instant(lo, hi)
+        first = max(j - 1, 0)
+        for k, (lo, hi, v) in enumerate(events[first:j + 3], start=first):
+            r, u = grid.instant(lo, hi, events[k + 1][0] if k + 1 < len(events) else None)
             pts.append((r, v))
             bounds.append(u)
         p0, (r1, v1), (r2, v2), p3 = pts

@@ -9,7 +9,7 @@ from bench.clock import SimClock
 from bench.conformance.fake_nvml import H200_AS_MEASURED, FakeGpu, FakeNvml, PowerTimeline
 from bench.meter.lag import AverageInverter
 from bench.meter.meter import Meter
-from bench.meter.refresh import Staircase, fit_grid, split_block
+from bench.meter.refresh import Staircase, edge_energy, fit_grid, local_grid, split_block
 from bench.meter.schedule import PollSchedule
 from bench.result.trace import trace_metadata
 from bench.samplers.nvml import NvmlSampler
@@ -105,6 +105,22 @@ def test_a_period_two_close_changes_contradict_is_not_believed():
         t += int(dt)
         stairs.feed(t, float(t // int(10e6)), burst=True)
     assert stairs.period_ns() is None
+
+
+def test_a_refresh_the_reads_after_an_edge_rule_out_is_not_placed_after_it():
+    # 10 Hz reads of a 10 ms counter drawing 720 W; the edge read (at 0) saw a new value, then no change until
+    # a burst read at +9.71 ms, and one by +10.71 ms. Located from the burst, the grid's refresh nearest the
+    # edge is at +0.21 +- 1 ms: inside the quiet span after the edge, so it was the one the edge read saw (at or
+    # just before the edge), not the one 10 ms earlier that the wide bracket before the edge also holds
+    t = 10_000_000_000
+    ms = 1_000_000
+    events = [(t - 225_490_000, t - 185_700_000, 1000.0), (t - 185_700_000, t - 36_850_000, 1030.0),
+              (t - 36_850_000, t, 1043.2), (t + 9_710_000, t + 10_710_000, 1050.4),
+              (t + 19_710_000, t + 20_710_000, 1057.6)]
+    grid = local_grid(events, t, 5 * ms, 10 * ms)
+    assert grid is not None and grid.period_ns == 10 * ms
+    found = edge_energy(events, t, grid, grid.period_ns, 1043.2)
+    assert found.how == "located" and abs(found.extra_j) <= found.bound_j and abs(found.extra_j) < 0.75  # < 1 ms
 
 
 # --- averaged power -----------------------------------------------------------------------------------------
