@@ -15,6 +15,7 @@ from typing import Any
 
 from bench.errors import ResultError
 from bench.result.model import Result, ValidityCheck
+from bench.samplers.base import CHECK_MIN_WINDOWS
 
 MAIN_WINDOW = re.compile(r"^(idle|.+/repeat\.\d+)$")  # linear: no nested repetition; names are bounded
 MAX_POWER_W = 1e9  # a reading beyond a gigawatt is no device's (the meter keeps none past a megawatt)
@@ -129,14 +130,22 @@ def counter_vs_power(windows: list[Any], caps: dict[str, dict[str, Any]]) -> lis
                 continue
             if str(cap.get("power", "")) in ("estimated", "none"):
                 continue  # nothing measured to compare the counter with
-            averaged = str(cap.get("power", "")) == "averaged"
+            # the figure beside the counter is averaged power, lag corrected: the channel's own power, or the
+            # averaged figure it reads beside an instant one to check the counter (``power_correction`` set)
+            check_window = float(cap.get("check_power_average_window_s") or 0)
+            checked = check_window > 0 and ce.power_correction is not None
+            if check_window > 0 and not checked:
+                continue  # a channel with a check figure is checked against it alone (too short a window here)
+            averaged = str(cap.get("power", "")) == "averaged" or checked
             if averaged and ce.power_correction is None:
                 continue  # recorded before the lag was corrected: that integral lags the counter
-            if w.duration_s < 10 * max(float(cap.get("power_average_window_s") or 0), 0.1):
+            shortest = CHECK_MIN_WINDOWS * check_window if checked else \
+                10 * max(float(cap.get("power_average_window_s") or 0), 0.1)
+            if w.duration_s < shortest:
                 continue  # over a short window the sensors' coarseness dominates
             tol = float(cap.get("energy_tolerance", 0.05))
             bounds = (ce.energy_uncertainty_j or 0.0) + (ce.integrated_uncertainty_j or 0.0)
-            limit = tol + bounds / ce.energy_j + sampling_error(ce, cap, w.duration_s)
+            limit = tol + bounds / ce.energy_j + (0.0 if averaged else sampling_error(ce, cap, w.duration_s))
             rel = abs(ce.integrated_energy_j - ce.energy_j) / ce.energy_j
             what = "lag-corrected averaged power" if averaged else "integrated power"
             widened = f" + {limit - tol:.2%} for the sensors' coarseness" if limit > tol else ""

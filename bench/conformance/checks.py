@@ -212,6 +212,11 @@ def capability_problems(caps: Any) -> list[str]:
         out.append(f"counter_wrap_j {caps.counter_wrap_j} must be None or > 0")
     if not caps.power_update_period_s >= 0:
         out.append(f"power_update_period_s ({caps.power_update_period_s}) must be >= 0")
+    if not caps.check_power_average_window_s >= 0 or not caps.check_power_update_period_s >= 0 or \
+            (caps.check_power_average_window_s > 0 and not caps.check_power_update_period_s > 0):
+        out.append(f"check_power_average_window_s ({caps.check_power_average_window_s}) and "
+                   f"check_power_update_period_s ({caps.check_power_update_period_s}) must be >= 0, the period > 0 "
+                   "where there is a check figure")
     if caps.power is PowerKind.AVERAGED and not caps.power_average_window_s > 0:
         out.append("power is AVERAGED but power_average_window_s is not > 0")
     if not caps.energy_counter and caps.power is PowerKind.NONE:

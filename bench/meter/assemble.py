@@ -101,8 +101,9 @@ def assemble(name: str, accs: dict[str, WindowAcc], channels: list[ChannelState]
              error: BenchError | None, now_ns: int) -> Window:
     """The window from its channels' accumulators: energy and bound summed over channels, their issues, and
     the meter's error if it failed meanwhile."""
-    t_start = min(a.t_start for a in accs.values())
-    t_end = max((a.last_t for a in accs.values() if a.last_t is not None), default=now_ns)
+    own = [accs[ch.name] for ch in channels]  # (a check figure's accumulator does not set the window's span)
+    t_start = min(a.t_start for a in own)
+    t_end = max((a.last_t for a in own if a.last_t is not None), default=now_ns)
     duration_s = max(t_end - t_start, 0) / 1e9
     figures, issues = [], []
     total: float | None = 0.0
@@ -110,7 +111,8 @@ def assemble(name: str, accs: dict[str, WindowAcc], channels: list[ChannelState]
     peak: float | None = None
     clean = True
     for ch in channels:
-        ce, ch_issues, ch_clean = channel_energy(ch, accs[ch.name], duration_s, name, gap_ns)
+        check_acc = accs.get(ch.check.name) if ch.check is not None else None
+        ce, ch_issues, ch_clean = channel_energy(ch, accs[ch.name], duration_s, name, gap_ns, check_acc)
         figures.append(ce)
         issues.extend(ch_issues)
         clean = clean and ch_clean

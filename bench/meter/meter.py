@@ -32,7 +32,15 @@ from bench.meter.assemble import Burst, Closing, assemble, open_accs, settle_ns
 from bench.meter.protocol import NullMeter, WindowMeter  # noqa: F401 - the meter's public names
 from bench.meter.schedule import PollSchedule
 from bench.meter.waker import Waker
-from bench.meter.windows import EDGE_RETRIES, MAX_COUNTER_J, MAX_POWER_W, ChannelState, WindowAcc
+from bench.meter.windows import (
+    EDGE_RETRIES,
+    MAX_COUNTER_J,
+    MAX_POWER_W,
+    ChannelState,
+    CheckFigure,
+    WindowAcc,
+    checks_window,
+)
 from bench.result.model import Window
 from bench.result.trace import TraceWriter
 from bench.samplers.base import Reading, Sampler, finite_or_none
@@ -79,6 +87,8 @@ class Meter:
             raise ValueError("a meter needs at least one sampler")
         self.rate_hz = check_rate(rate_hz)
         self.channels = [ChannelState(s) for s in samplers]
+        # every state the windows keep accounts for: the channels and their check figures
+        self._states = self.channels + [c.check for c in self.channels if c.check is not None]
         self.period_ns = int(round(1e9 / rate_hz))
         self.schedule = PollSchedule(self.period_ns, polling, seed)
         self.gap_ns = int(gap_factor * self.period_ns)
@@ -266,6 +276,24 @@ class Meter:
         ch.last_t = t
         if power is not None:
             ch.last_p, ch.last_p_t = power, r.t_ns
+        if ch.check is not None and r.check_power_w is not None:
+            self._feed_check(ch.check, t, r.check_power_w)
+
+    def _feed_check(self, check: ChannelState, t: int, power: float) -> None:
+        """A channel's averaged check figure into its inverter and the open windows (a reading outside what a
+        device draws is dropped: the check figure never spoils a window)."""
+        if not 0 <= power <= MAX_POWER_W or finite_or_none(power) is None:
+            return
+        inverter = check.inverter
+        assert inverter is not None
+        if inverter.feed(t, power) and check.pending:
+            check.settle()
+        for accs in self._open.values():
+            acc = accs[check.name]
+            acc.feed(t, None, False, power, self.gap_ns)
+            acc.vlast = inverter.energy_j
+        check.last_t = t
+        check.last_p, check.last_p_t = power, t
 
     def _note_interval(self, seconds: float) -> None:
         self._interval_count += 1
@@ -281,8 +309,8 @@ class Meter:
     def _open_window(self, name: str) -> None:
         if name in self._open:
             raise ValueError(f"window {name!r} is already open")
-        accs = open_accs(self.channels, self.clock.now_ns())
-        for ch in self.channels:
+        accs = open_accs(self._states, self.clock.now_ns())
+        for ch in self._states:
             ch.add_edges(accs[ch.name], False, accs[ch.name].t_start)
         self._open[name] = accs
         self._start_burst()
@@ -294,8 +322,11 @@ class Meter:
             raise ValueError(f"window {name!r} is not open")
         accs = self._open.pop(name)
         wait_ns = 0
-        for ch in self.channels:
+        for ch in self._states:
             acc = accs[ch.name]
+            if isinstance(ch.sampler, CheckFigure) and not checks_window(ch, acc, self.clock.now_ns()):
+                ch.drop(acc)  # too short a window for the check: its figure is not wanted, nor waited for
+                continue
             if ch.inverter is not None:
                 acc.vmove_end = ch.inverter.movement_w
             ch.add_edges(acc, True, acc.last_t if acc.last_t is not None else acc.t_start)
@@ -315,7 +346,7 @@ class Meter:
         for closing in self._closing:
             late = force or now >= closing.deadline_ns or self.error is not None
             ready = True
-            for ch in self.channels:
+            for ch in self._states:
                 acc = closing.accs[ch.name]
                 if ch.waiting(acc):
                     ch.settle(force=late, only=acc)

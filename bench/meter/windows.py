@@ -25,7 +25,7 @@ from bench.meter.refresh import (
     local_grid,
 )
 from bench.result.model import ChannelEnergy, Issue
-from bench.samplers.base import PowerKind, Sampler
+from bench.samplers.base import CHECK_MIN_WINDOWS, Capabilities, PowerKind, Sampler
 
 NARROW_BURST_NS = 5e6  # reads this close bracket a refresh well enough to take it as located
 MIN_AVERAGE_WINDOWS = 10  # a window whose energy comes from averaged power is clean from this many averaging windows
@@ -37,6 +37,22 @@ MAX_POWER_W = 1e6
 SLOW_READ_NS = 2_000_000  # an edge read this much slower than usual is taken again (its instant is unsure)
 EDGE_RETRIES = 2
 MAX_COUNTER_J = 1e18
+
+class CheckFigure:
+    """The averaged power figure a channel reads beside its power (:attr:`Capabilities.check_power`), as a
+    channel of its own for the meter's averaged-power machinery: lag corrected like any averaged power, it checks
+    the channel's counter. Never a channel of the result, never in the trace."""
+
+    def __init__(self, sampler: Sampler) -> None:
+        caps = sampler.capabilities
+        self.name = sampler.name
+        self.channel = f"{sampler.channel} (averaged power, for the check)"
+        self.capabilities = Capabilities(
+            energy_counter=False, power=PowerKind.AVERAGED, scope=caps.scope,
+            update_period_s=caps.check_power_update_period_s, max_rate_hz=caps.max_rate_hz,
+            power_average_window_s=caps.check_power_average_window_s,
+            power_update_period_s=caps.check_power_update_period_s)
+
 
 class ChannelState:
     """Per-channel state that outlives windows: counter unwrapping, the previous sample, the refresh history
@@ -58,6 +74,9 @@ class ChannelState:
             if self.caps.power is PowerKind.AVERAGED and self.caps.power_average_window_s > 0 else None
         self.pending: list[Edge] = []
         self.read_ns: collections.deque[int] = collections.deque(maxlen=16)  # how long the last reads took
+        # the averaged figure read beside the power, for the counter's check
+        self.check = ChannelState(CheckFigure(sampler)) if self.caps.check_power and self.caps.energy_counter \
+            else None  # type: ignore[arg-type]
 
     def slow_read(self, took_ns: int) -> bool:
         """Whether a read that took ``took_ns`` was much slower than this channel's usual: the thread was held
@@ -109,6 +128,10 @@ class ChannelState:
             else:
                 keep.append(edge)
         self.pending = keep
+
+    def drop(self, acc: WindowAcc) -> None:
+        """Forget the queued edges of ``acc`` (its figure is not wanted)."""
+        self.pending = [e for e in self.pending if e.acc is not acc]
 
     def waiting(self, acc: WindowAcc) -> bool:
         """Whether an edge of ``acc`` still waits for refreshes."""
@@ -326,10 +349,19 @@ def value_before(stairs: Staircase, t_ns: int, default: float) -> float:
     return value
 
 
-def channel_energy(ch: ChannelState, acc: WindowAcc, duration_s: float, name: str, gap_ns: int)\
-        -> tuple[ChannelEnergy, list[Issue], bool]:
+def checks_window(check: ChannelState, acc: WindowAcc, t_end_ns: int) -> bool:
+    """Whether a window from ``acc.t_start`` to ``t_end_ns`` is long enough for a check figure to check the
+    counter over it: :data:`~bench.samplers.base.CHECK_MIN_WINDOWS` averaging windows (its bound goes into the
+    check's tolerance, so it need not be as long as a window whose energy comes from averaged power)."""
+    return t_end_ns - acc.t_start >= CHECK_MIN_WINDOWS * check.caps.power_average_window_s * 1e9
+
+
+def channel_energy(ch: ChannelState, acc: WindowAcc, duration_s: float, name: str, gap_ns: int,
+                   check_acc: WindowAcc | None = None) -> tuple[ChannelEnergy, list[Issue], bool]:
     """One channel's energy over a closed window: counter delta where valid, else integrated power,
-with the issues that qualify it and whether the figure is clean."""
+    with the issues that qualify it and whether the figure is clean. Beside a counter, the figure kept to check
+    it (``integrated_energy_j``) is the channel's averaged check figure, lag corrected, where it reads one
+    (``check_acc``), else its power integrated."""
     issues: list[Issue] = []
     caps = ch.caps
     integ = acc.integ_j if acc.has_power and acc.samples >= 2 else None
@@ -341,6 +373,11 @@ with the issues that qualify it and whether the figure is clean."""
     counter = bound = edges = None
     if caps.energy_counter and acc.counter_ok and acc.counter_start is not None and acc.counter_last is not None:
         counter, bound, edges = counter_figure(ch, acc, duration_s)
+    if counter is not None and ch.check is not None and check_acc is not None and check_acc.has_power \
+            and check_acc.samples >= 2 and duration_s >= CHECK_MIN_WINDOWS * ch.check.caps.power_average_window_s:
+        checked = averaged_figure(ch.check, check_acc, duration_s)
+        if checked is not None:
+            integ, integ_bound, correction = checked
     if counter is not None:
         energy, method = counter, "counter"
     elif integ is not None:

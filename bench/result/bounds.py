@@ -63,6 +63,8 @@ class Capabilities(TypedDict, total=False):
     calibrated: bool
     measured: bool
     power_update_period_s: NonNeg | None
+    check_power_average_window_s: NonNeg | None
+    check_power_update_period_s: NonNeg | None
 
 
 class Params(TypedDict, total=False):

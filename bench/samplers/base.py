@@ -65,6 +65,9 @@ class Scope(str, enum.Enum):
     SYSTEM = "system"  # the whole machine, e.g. a meter at the plug
 
 
+CHECK_MIN_WINDOWS = 4  # a check figure checks the counter over windows of at least this many averaging windows
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a channel can do; the meter and the quality level read this, and the conformance kit checks it.
@@ -72,7 +75,10 @@ class Capabilities:
     ``update_period_s`` is how often the hardware refreshes the figure: polling faster only repeats it
     (the counter's period on a channel with one). ``power_update_period_s`` is how often its power
     refreshes where that differs (0: the same as ``update_period_s``); the meter locates the actual
-    refresh instants from the readings, so both are nominal values.
+    refresh instants from the readings, so both are nominal values. ``check_power_average_window_s`` (> 0)
+    says the channel also reads an averaged power figure over that window, refreshed every
+    ``check_power_update_period_s``, into :attr:`Reading.check_power_w`: it covers all of the time where the
+    power figure may sample only part of it, and serves only to check the energy counter.
     ``energy_tolerance`` is the relative difference allowed between the energy counter and integrated
     power over a window of a few seconds. ``counter_wrap_j`` is the counter's modulus where it wraps
     (RAPL ``max_energy_range_uj``), else None. ``calibrated`` marks an external calibrated meter (L3).
@@ -91,6 +97,8 @@ class Capabilities:
     calibrated: bool = False
     measured: bool = True
     power_update_period_s: float = 0.0
+    check_power_average_window_s: float = 0.0
+    check_power_update_period_s: float = 0.0
 
     @property
     def estimated(self) -> bool:
@@ -114,7 +122,14 @@ class Capabilities:
             "calibrated": self.calibrated,
             "measured": self.measured,
             "power_update_period_s": self.power_update_period_s,
+            "check_power_average_window_s": self.check_power_average_window_s,
+            "check_power_update_period_s": self.check_power_update_period_s,
         }
+
+    @property
+    def check_power(self) -> bool:
+        """Whether the channel reads a second, averaged power figure beside its power, for cross-checks only."""
+        return self.check_power_average_window_s > 0
 
 
 @dataclass(slots=True)
@@ -136,6 +151,7 @@ class Reading:
     power_limit_w: float | None = None
     utilization: float | None = None
     t_ns: int = 0
+    check_power_w: float | None = None  # the averaged figure beside the power (W), where the capabilities say
 
 
 @dataclass(frozen=True)

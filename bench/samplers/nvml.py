@@ -283,6 +283,9 @@ class NvmlSampler(Sampler):
         arch = self._optional("nvmlDeviceGetArchitecture", default=_ARCH_UNKNOWN)
         self._has_counter = self._probe_counter()
         self._power_source = self._probe_power(arch, gpu_name, power)
+        self._fields = [self._power_field] if self._power_source == "instant_field" else []
+        has_check = self._has_counter and self._power_source == "instant_field" and _averages(arch, gpu_name) \
+            and self._probe_check_field()
         if not self._has_counter and self._power_source == "none":
             raise SamplerNotSupported(f"{gpu_name} ({channel}) gives neither an energy counter nor power")
         averaged = self._power_source == "power_usage_averaged"
@@ -293,8 +296,12 @@ class NvmlSampler(Sampler):
             update_period_s=ENERGY_UPDATE_S if self._has_counter else POWER_UPDATE_S,
             power_average_window_s=AVERAGE_WINDOW_S if averaged else 0.0,
             max_rate_hz=MAX_RATE_HZ, energy_tolerance=ENERGY_TOLERANCE,
-            power_update_period_s=POWER_UPDATE_S if power is not PowerKind.NONE else 0.0)
+            power_update_period_s=POWER_UPDATE_S if power is not PowerKind.NONE else 0.0,
+            check_power_average_window_s=AVERAGE_WINDOW_S if has_check else 0.0,
+            check_power_update_period_s=POWER_UPDATE_S if has_check else 0.0)
         self._info = self._provenance(gpu_name, arch)
+        if has_check:
+            self._info["check_power_source"] = "average_field"
         if mapping.assumed:
             log.warning("%s: %s", channel, mapping.note)
 
@@ -331,6 +338,27 @@ class NvmlSampler(Sampler):
             return "none"
         return "power_usage_averaged" if _averages(arch, gpu_name) else "power_usage_instant"
 
+    def _probe_check_field(self) -> bool:
+        """Whether ``NVML_FI_DEV_POWER_AVERAGE`` (the 1 s average, as ``nvmlDeviceGetPowerUsage`` gives it here)
+        comes in the same field-values call as the instant field: it is then read beside it at no extra call, to
+        check the counter against a figure that covers all of the time (the instant field samples part of each
+        refresh period, and a load in step with that period is caught, or missed, every time)."""
+        nv = self._nv
+        field_id = getattr(nv, "NVML_FI_DEV_POWER_AVERAGE", None)
+        if field_id is None:
+            return False
+        field = (field_id, getattr(nv, "NVML_POWER_SCOPE_GPU", 0))
+        try:
+            values = nv.nvmlDeviceGetFieldValues(self._handle, [self._power_field, field])
+        except nv.NVMLError as exc:
+            if _is(nv, exc, "NVMLError_NotSupported", "NVMLError_FunctionNotFound", "NVMLError_InvalidArgument"):
+                return False
+            raise translate(nv, exc, "average power field") from exc
+        if len(values) < 2 or values[1].nvmlReturn != nv.NVML_SUCCESS or not _field_value(nv, values[1]) > 0:
+            return False
+        self._fields.append(field)
+        return True
+
     def _provenance(self, gpu_name: str, arch: int) -> dict[str, Any]:
         nv = self._nv
         pci = self._optional("nvmlDeviceGetPciInfo")
@@ -361,7 +389,7 @@ class NvmlSampler(Sampler):
                 reading = Reading()
                 if self._has_counter:
                     reading.energy_j = self._q("energy", "nvmlDeviceGetTotalEnergyConsumption") / 1000.0
-                reading.power_w = self._read_power_w()
+                reading.power_w = self._read_power_w(reading)
                 reading.temperature_c, reading.clock_mhz, reading.power_limit_w = self._read_extras()
                 return reading
             except SamplerError:
@@ -369,13 +397,17 @@ class NvmlSampler(Sampler):
             except Exception as exc:  # only the error tree leaves read()
                 raise SamplerError(f"{self.channel}: NVML read failed: {type(exc).__name__}: {exc}") from exc
 
-    def _read_power_w(self) -> float | None:
+    def _read_power_w(self, reading: Reading) -> float | None:
         nv = self._nv
         if self._power_source == "instant_field":
-            value = self._q("instant power", "nvmlDeviceGetFieldValues", [self._power_field])[0]
+            values = self._q("instant power", "nvmlDeviceGetFieldValues", self._fields)
+            value = values[0]
             if value.nvmlReturn != nv.NVML_SUCCESS:
                 raise translate(nv, nv.NVMLError(value.nvmlReturn), "instant power field")
             milliwatts = _field_value(nv, value)
+            if len(values) > 1 and values[1].nvmlReturn == nv.NVML_SUCCESS:  # the check figure (a miss: none)
+                check = _field_value(nv, values[1])
+                reading.check_power_w = finite_or_none(check / 1000.0) if check > 0 else None
         elif self._power_source == "none":
             return None
         else:

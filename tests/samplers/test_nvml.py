@@ -186,6 +186,32 @@ def test_power_source_and_averaging(monkeypatch, gpu, kind, source, watts_at_5_5
     sampler.close()
 
 
+@pytest.mark.parametrize(
+    ("gpu", "checked"),
+    [
+        (FakeGpu(H100), True),  # the instant field, and the 1 s average beside it in the same call
+        (FakeGpu(H100, energy_counter=False), False),  # no counter: nothing to check
+        (FakeGpu(H100, instant_field=False), False),  # the average is the power figure itself
+        (FakeGpu(A100), False),  # GA100: no 1 s average
+    ],
+    ids=["h100", "h100-no-counter", "h100-usage", "a100"],
+)
+def test_averaged_check_figure_beside_the_instant_field(monkeypatch, gpu, checked):
+    clock = SimClock()
+    gpu.power = PowerTimeline.steps([(0, 100), (5, 300)])
+    make(monkeypatch, gpu, clock=clock)
+    sampler = open_one(clock=clock)
+    caps = sampler.capabilities
+    assert caps.check_power is checked
+    assert (caps.check_power_average_window_s, caps.check_power_update_period_s) == ((1.0, 0.1) if checked else (0, 0))
+    assert sampler.describe().get("check_power_source") == ("average_field" if checked else None)
+    clock.advance(5.5)  # half a second after a 100 -> 300 W step: the instant field 300 W, a 1 s average 200 W
+    r = sampler.read()
+    assert r.check_power_w == (pytest.approx(200.0) if checked else None)
+    assert r.power_w == pytest.approx(300.0 if caps.power is PowerKind.INSTANT else 200.0)
+    sampler.close()
+
+
 # --- cuda:N -> NVML handle -------------------------------------------------------------------------
 
 
