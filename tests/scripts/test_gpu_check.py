@@ -51,6 +51,9 @@ def test_gpu_check_passes_on_a_faithful_fake(gpu_check, tmp_path, timing, counte
     assert usage["power_kind"] == "averaged" and instant["power_kind"] == "instant"
     assert all(c["ok"] and c["check"] == "counter_vs_power" for c in usage["checks"] + instant["checks"])
     assert usage["windows"][0]["correction"] in ("inverted", "half_window_shift")
+    # beside the instant field, the 1 s average from the same field-values call is what checks the counter
+    assert instant["check_figure"] is True and usage["check_figure"] is False
+    assert instant["windows"][0]["correction"] in ("inverted", "half_window_shift")
     # everything under the folder given: the figures, the table, the trace of every source
     assert json.loads((tmp_path / "gpu-check.json").read_text())["ok"] is True
     assert "counter by hand vs window" in (tmp_path / "gpu-check.md").read_text()
