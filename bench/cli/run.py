@@ -64,7 +64,8 @@ def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--sampler-option", "sampler_options", multiple=True, metavar="KEY=VALUE",
               help="Option passed to the sampler (e.g. trace=PATH for replay, rated_power_w=65 for estimate).")
 @click.option("--rate", "rate_hz", type=ConfigValue("rate_hz"), default=10.0,
-              show_default=True, help="Sampling rate in Hz.")
+              show_default=True, help="Sampling rate in Hz (raised to two reads per refresh where averaged power is "
+              "a channel's only figure; the result says so).")
 @click.option("--idle", "idle_s", type=ConfigValue("idle_s"), default=10.0, show_default=True,
               help="Idle baseline in seconds (0 skips it).")
 @click.option("--warmup-min", "warmup_min_s", type=ConfigValue("warmup_min_s"), default=2.0, show_default=True)
