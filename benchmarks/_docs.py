@@ -18,6 +18,15 @@ def _atomic_write(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def emit(report: dict[str, Any], out: Path | None) -> str:
+    """A benchmark's report as JSON on stdout, and in ``out`` too (its ``--out``); returns the text."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if out:
+        out.write_text(text + "\n", encoding="utf-8")
+    return text
+
+
 def write_data(name: str, report: dict[str, Any]) -> Path:
     """``docs/data/<name>.json``."""
     path = DOCS / "data" / f"{name}.json"

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import logging
 import os
 import random
@@ -59,7 +58,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from _docs import write_data, write_section  # noqa: E402  (beside this script)
+from _docs import emit, write_data, write_section  # noqa: E402  (beside this script)
 from _machine import machine_info  # noqa: E402
 
 CODECARBON_INTERVAL_S = 1.0
@@ -399,10 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     report["targets"] = targets(report["results"], report["rate_under_load"])
     report["met"] = all(t["met"] for t in report["targets"].values()) if report["targets"] else None
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit(report, args.out)
     if args.docs:
         write_data("meter_cost", report)
         write_section("performance.md", "meter_cost", docs_section(report))

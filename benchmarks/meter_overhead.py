@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import math
 import os
 import random
@@ -41,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
+from _docs import emit  # noqa: E402  (beside this script)
 from _machine import machine_info  # noqa: E402  (beside this script)
 
 TARGET_10HZ_PCT = 1.0
@@ -311,10 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(machine["torch_default_threads"])
     machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     report["target"]["met"] = target_met(report)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit(report, args.out)
     print(markdown(report), file=sys.stderr)
     return 0
 

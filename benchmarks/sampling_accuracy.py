@@ -46,13 +46,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
+from _docs import emit, write_data, write_section  # noqa: E402  (beside this script)
 from _machine import machine_info  # noqa: E402  (beside this script)
 
 from bench.clock import SimClock  # noqa: E402  (light: no heavy imports)
 
 H100 = "NVIDIA H100 80GB HBM3"
 WINDOW_LENGTHS = (1.0, 5.0, 10.0, 30.0)
-BEGIN, END = "<!-- sampling-accuracy:begin -->", "<!-- sampling-accuracy:end -->"
 
 
 # --- sensors ------------------------------------------------------------------------------------------------
@@ -408,14 +408,10 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def write_docs(report: dict[str, Any], text: str) -> None:
-    data = ROOT / "docs" / "data" / "sampling_accuracy.json"
-    data.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    doc = ROOT / "docs" / "performance.md"
-    body = doc.read_text(encoding="utf-8")
-    a, b = body.index(BEGIN) + len(BEGIN), body.index(END)
-    stamp = (f"\n\nProduced by `{report['command']}` on {report['date']} "
-             f"({report['config']['seconds_energy']:.0f} s of simulation).\n\n")
-    doc.write_text(body[:a] + stamp + text + "\n\n" + body[b:], encoding="utf-8")
+    stamp = (f"Produced by `{report['command']}` on {report['date']} "
+             f"({report['config']['seconds_energy']:.0f} s of simulation).")
+    write_data("sampling_accuracy", report)
+    write_section("performance.md", "sampling_accuracy", f"{stamp}\n\n{text}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -464,10 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.windows:
         report["windows"] = raw
     report["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit(report, args.out)
     table = markdown(report)
     print(table, file=sys.stderr)
     if args.write_docs:

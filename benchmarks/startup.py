@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import random
 import shutil
@@ -34,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from _docs import write_data, write_section  # noqa: E402  (beside this script)
+from _docs import emit, write_data, write_section  # noqa: E402  (beside this script)
 from _machine import machine_info  # noqa: E402
 
 COMMANDS = {"bench --help": ["--help"], "bench list": ["list"], "bench plugins list": ["plugins", "list"]}
@@ -175,10 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     report["met"] = all(r["met"] for r in report["results"])
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit(report, args.out)
     if args.docs:
         write_data("startup", report)
         write_section("performance.md", "startup", docs_section(report))

@@ -143,6 +143,12 @@ class LibraryControl(Control):
         except Exception as exc:  # noqa: BLE001 - closing never fails
             log.debug("%s: shutting the library down failed: %s", self.device, exc)
 
+    def _check_in_range(self, watts: float, noun: str = "power limit") -> None:
+        """Raise :class:`ControlError` where ``watts`` is outside the GPU's power limit range."""
+        limits = self.power_limit_range()
+        if not limits.contains(watts):
+            raise ControlError(f"{self.device}: a {noun} of {watts:g} W is outside the GPU's range {limits.text()}")
+
     @abstractmethod
     def shut_down(self) -> None:
         """End the library session (``nvmlShutdown``, ``amdsmi_shut_down``)."""

@@ -50,7 +50,8 @@ from bench.errors import (
     WorkloadError,
 )
 from bench.guarded import guarded_call
-from bench.meter.meter import Meter, NullMeter, WindowMeter
+from bench.meter.meter import Meter
+from bench.meter.protocol import NullMeter, WindowMeter
 from bench.result.model import (
     ChannelInfo,
     Distributed,

@@ -29,7 +29,6 @@ from typing import Any
 from bench.clock import Clock, MonotonicClock
 from bench.errors import BenchError, SamplerError, SamplerTimeout, StorageError
 from bench.meter.assemble import Burst, Closing, assemble, open_accs, settle_ns
-from bench.meter.protocol import NullMeter, WindowMeter  # noqa: F401 - the meter's public names
 from bench.meter.schedule import PollSchedule
 from bench.meter.waker import Waker
 from bench.meter.windows import (
@@ -282,7 +281,7 @@ class Meter:
     def _feed_check(self, check: ChannelState, t: int, power: float) -> None:
         """A channel's averaged check figure into its inverter and the open windows (a reading outside what a
         device draws is dropped: the check figure never spoils a window)."""
-        if not 0 <= power <= MAX_POWER_W or finite_or_none(power) is None:
+        if not 0 <= power <= MAX_POWER_W:  # (NaN fails the comparison too)
             return
         inverter = check.inverter
         assert inverter is not None

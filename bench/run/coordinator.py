@@ -23,7 +23,8 @@ from bench.samplers.select import check_rate, select_samplers
 from bench.workload import Workload
 
 if TYPE_CHECKING:  # pragma: no cover
-    from bench.meter.meter import Meter, WindowMeter
+    from bench.meter.meter import Meter
+    from bench.meter.protocol import WindowMeter
     from bench.run.runner import Runner
 
 T = TypeVar("T")

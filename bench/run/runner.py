@@ -28,7 +28,8 @@ from bench.clock import Clock, MonotonicClock
 from bench.control.state import left_in_force, warning_text
 from bench.errors import PluginError, SamplerError, StorageError
 from bench.guarded import guarded_call
-from bench.meter.meter import Meter, WindowMeter
+from bench.meter.meter import Meter
+from bench.meter.protocol import WindowMeter
 from bench.result import trace as trace_mod
 from bench.result.io import write_result
 from bench.result.model import (
@@ -199,9 +200,21 @@ class Runner:
             config=self.cfg.record(),
             provenance=host_provenance(),
             device={**setup.device.describe(), "memory": setup.device.memory_stats()},
-            measurement=Measurement(sampler=setup.sampler_name, channels=channels, rate_hz=self.cfg.rate_hz,
+            measurement=Measurement(sampler=setup.sampler_name, channels=channels, rate_hz=self._read_rate(setup),
                                     gap_factor=self.cfg.gap_factor),
         )
+
+    def _read_rate(self, setup: RunSetup) -> float:
+        """The rate the meter reads at: the one asked, raised (and the result says why) where averaged power is
+        a channel's only figure."""
+        rate, raised = read_rate_hz(setup.samplers, self.cfg.rate_hz)
+        if raised:
+            text = (f"read at {rate:g} Hz, not the {self.cfg.rate_hz:g} Hz asked: the only figure of "
+                    f"{', '.join(raised)} is averaged power, read at least twice per refresh so that no refresh "
+                    "goes unseen")
+            log.info("%s", text)
+            self.issues.append(Issue(code="rate_raised", message=text, severity="info"))
+        return rate
 
     def _settings_in_force(self, setup: RunSetup) -> None:
         """Warn (log and result) while another sweep's power limit or clocks are in force on this device."""
@@ -213,15 +226,7 @@ class Runner:
 
     def _build_meter(self) -> Meter:
         assert self.setup is not None and self.result is not None
-        rate, raised = read_rate_hz(self.setup.samplers, self.cfg.rate_hz)
-        if raised:
-            self.result.measurement.rate_hz = rate
-            text = (f"read at {rate:g} Hz, not the {self.cfg.rate_hz:g} Hz asked: the only figure of "
-                    f"{', '.join(raised)} is averaged power, read at least twice per refresh so that no refresh "
-                    "goes unseen")
-            log.info("%s", text)
-            self.issues.append(Issue(code="rate_raised", message=text, severity="info"))
-        return Meter(self.setup.samplers, rate_hz=rate, folder=self.folder, clock=self.clock,
+        return Meter(self.setup.samplers, rate_hz=self.result.measurement.rate_hz, folder=self.folder, clock=self.clock,
                      gap_factor=self.cfg.gap_factor, read_timeout_s=self.cfg.read_timeout_s,
                      metadata={"harness": __version__, "device": self.setup.device.spec, "rate_asked_hz":
                                self.cfg.rate_hz})

@@ -90,9 +90,7 @@ class AmdSmiControl(LibraryControl):
         return cap / 1e6
 
     def set_power_limit_w(self, watts: float) -> None:
-        limits = self.power_limit_range()
-        if not limits.contains(watts):
-            raise ControlError(f"{self.device}: a power cap of {watts:g} W is outside the GPU's range {limits.text()}")
+        self._check_in_range(watts, "power cap")
         with self._lock:
             self._q("setting the power cap", "amdsmi_set_power_cap", 0, int(round(watts * 1e6)))
 

@@ -87,10 +87,7 @@ class NvmlControl(LibraryControl):
         return self._q("reading the power limit", "nvmlDeviceGetPowerManagementLimit") / 1000.0
 
     def set_power_limit_w(self, watts: float) -> None:
-        limits = self.power_limit_range()
-        if not limits.contains(watts):
-            raise ControlError(f"{self.device}: a power limit of {watts:g} W is outside the GPU's range "
-                               f"{limits.text()}")
+        self._check_in_range(watts)
         with self._lock:
             self._q("setting the power limit", "nvmlDeviceSetPowerManagementLimit", int(round(watts * 1000)))
 

@@ -26,6 +26,7 @@ from bench.control.state import SettingState
 from bench.control.state import write as write_state
 from bench.devices import Device, open_device
 from bench.errors import ControlError, ControlNotSupported, PluginError, UsageError
+from bench.result.model import DeviceSetting
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +96,8 @@ class Setting:
         return f"{index:02d}-" + ("-".join(parts) if parts else "as-found")
 
     def text(self) -> str:
-        parts = []
-        if self.power_limit_w is not None:
-            parts.append(f"power limit {self.power_limit_w:g} W")
-        if self.sm_clock_mhz is not None:
-            parts.append(f"SM clocks {self.sm_clock_mhz} MHz")
-        return ", ".join(parts) or "as found"
+        """The setting in words, as a result states it (``power limit 250 W, SM clocks 1410 MHz``, ``as found``)."""
+        return DeviceSetting(power_limit_w=self.power_limit_w, sm_clock_mhz=self.sm_clock_mhz).text()
 
 
 class Settings:

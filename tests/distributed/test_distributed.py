@@ -404,7 +404,7 @@ class _OtherRank:
 def _rank0(comm: _OtherRank):
     from bench.distributed.coordinator import DistributedCoordinator
     from bench.distributed.env import DistEnv
-    from bench.meter.meter import NullMeter
+    from bench.meter.protocol import NullMeter
     from bench.run.config import RunConfig
     from bench.run.runner import Runner
     from bench.workload import WorkloadParams
