@@ -51,7 +51,7 @@ def read_rate_hz(samplers: list[Sampler], rate_hz: float) -> tuple[float, list[s
     """The rate to read ``samplers`` at for an asked ``rate_hz``, and the channels that raised it. A channel whose
     only figure is averaged power (no energy counter) is read at least twice per refresh of that figure (within
     what its sampler can do): slower reads leave refreshes no read sees, and a lag-corrected integral must guess
-    them, which costs a 1 s average refreshed every 100 ms about 1.5% on loads that swing within a second."""
+    them (``benchmarks/sampling_accuracy.py`` shows what that costs)."""
     rate, raised = rate_hz, []
     for s in samplers:
         caps = s.capabilities

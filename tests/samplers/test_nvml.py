@@ -212,6 +212,22 @@ def test_averaged_check_figure_beside_the_instant_field(monkeypatch, gpu, checke
     sampler.close()
 
 
+def test_a_failing_average_field_leaves_the_channel_open_without_a_check_figure(monkeypatch):
+    nvml = make(monkeypatch, FakeGpu(H100), clock=SimClock())
+    real = nvml.nvmlDeviceGetFieldValues
+
+    def fields(handle, ids):  # the instant field alone answers; asked with the average beside it, NVML errs
+        if len(ids) > 1:
+            raise nvml._error("NVML_ERROR_UNKNOWN")
+        return real(handle, ids)
+
+    nvml.nvmlDeviceGetFieldValues = fields
+    sampler = open_one()
+    assert sampler.capabilities.check_power is False and sampler.describe()["power_source"] == "instant_field"
+    assert sampler.read().check_power_w is None and sampler.read().power_w > 0
+    sampler.close()
+
+
 # --- cuda:N -> NVML handle -------------------------------------------------------------------------
 
 
