@@ -10,6 +10,11 @@ refreshes more slowly than the meter reads, each edge is then placed on the coun
 (:mod:`bench.meter.refresh`), which needs the next two refreshes: closing such a window waits for them
 (a few refresh periods at most) and the window carries the bound of what remains.
 Reads are stratified by default (one at a random instant of each period, :mod:`bench.meter.schedule`).
+A read between edges only keeps its reading (the thread wakes at every poll, and after a sleep every line of
+Python it runs is slow): the readings are fed to the trace and the windows in batches, before each flush of the
+trace, before every edge read and every ``DRAIN_READINGS`` readings, in the order they were taken, so a window
+sees exactly what it would have seen reading by reading. Where something waits on the next readings (a burst
+after an edge, a window whose closing edges are not yet placed) each one is fed as it comes.
 Gaps (an interval over ``gap_factor`` x the nominal one), resets, invalid readings and windows
 shorter than the sensor's update period are reported on the window.
 """
@@ -47,6 +52,7 @@ from bench.samplers.base import Reading, Sampler, finite_or_none
 log = logging.getLogger(__name__)
 
 MAX_RATE_HZ = 10000.0  # the fastest polling rate the meter accepts
+DRAIN_READINGS = 128  # readings kept before they are fed (at 1 kHz: a batch every 128 ms)
 
 
 def check_rate(rate_hz: float) -> float:
@@ -108,6 +114,7 @@ class Meter:
         self._closing: list[Closing] = []
         self._burst: Burst | None = None
         self._bursting = False  # the read under way is a burst's, not the schedule's
+        self._pending: list[tuple[ChannelState, Reading]] = []  # read, not yet fed (in the order read)
         self._requests: collections.deque[tuple[Future, Callable[[], Any]]] = collections.deque()
         self._wake = Waker()  # the thread's sleep: one raw lock, cheaper per wake-up than an Event
         self._stop = threading.Event()
@@ -140,6 +147,7 @@ class Meter:
             if self._thread.is_alive():
                 log.warning("meter thread did not stop (a sampler read is hanging); abandoning it")
             self._thread = None
+        self._drain()  # what was read before the end (or before the read that hangs) reaches the trace
         if self.writer is not None:
             try:
                 self.writer.close()
@@ -166,9 +174,11 @@ class Meter:
                 wake.wait(wait_ns / 1e9)  # a wake-up it returns True for is consumed: nothing to clear
         while self._requests:
             self._serve()
+        self._drain()
         self._settle_closes(force=True)
 
     def _serve(self) -> None:
+        self._drain()
         if self.error is None:
             self._poll(edge=True)
         while self._requests:
@@ -199,6 +209,11 @@ class Meter:
         half its span) is taken again, up to ``EDGE_RETRIES`` times: the edge is then the last, prompt read."""
         if self.error is not None:
             return
+        # fed at once where something waits on this read: an edge, a burst, a window being closed
+        at_once = edge or self._burst is not None or bool(self._closing)
+        if at_once:
+            self._drain()
+        pending = self._pending
         for ch in self.channels:
             for attempt in range(EDGE_RETRIES + 1 if edge else 1):
                 before = self.clock.now_ns()
@@ -216,7 +231,11 @@ class Meter:
                 after = self.clock.now_ns()
                 if not reading.t_ns:
                     reading.t_ns = (before + after) // 2
-                self._feed(ch, reading)
+                self.samples += 1
+                if at_once:
+                    self._feed(ch, reading)
+                else:
+                    pending.append((ch, reading))
                 slow = edge and ch.slow_read(after - before)  # judged at edges only: no sort at every poll
                 ch.read_ns.append(after - before)
                 if not slow:
@@ -225,7 +244,10 @@ class Meter:
         if self._last_poll is not None:
             self._note_interval((now - self._last_poll) / 1e9)
         self._last_poll = now
-        if self.writer is not None and now - self._last_flush >= self.flush_ns:
+        flush = self.writer is not None and now - self._last_flush >= self.flush_ns
+        if flush or len(pending) >= DRAIN_READINGS:
+            self._drain()
+        if flush:
             self._last_flush = now
             try:
                 self.writer.flush()
@@ -233,6 +255,14 @@ class Meter:
                 self.error = self.error or StorageError(
                     f"cannot write the trace ({exc.strerror or exc}); {self.writer.rows} samples are on disk")
                 log.error("%s", self.error)
+
+    def _drain(self) -> None:
+        """Feed the readings kept since the last drain, in the order they were read."""
+        if self._pending:
+            pending, self._pending = self._pending, []
+            feed = self._feed
+            for ch, reading in pending:
+                feed(ch, reading)
 
     def _fail(self, exc: SamplerError, ch: ChannelState) -> None:
         if self.error is None:
@@ -259,7 +289,6 @@ class Meter:
         counter, reset = ch.unwrap(raw)
         if self.writer is not None:
             self.writer.append(ch.name, r)
-        self.samples += 1
         t = r.t_ns
         if counter is not None and ch.stairs is not None and ch.stairs.feed(t, counter, self._bursting) \
                 and ch.pending:
@@ -418,6 +447,7 @@ class Meter:
                 self._poll()
                 break
             self._sleep_to_next()
+        self._drain()  # whoever drives the meter by hand sees every reading fed
 
     def _sleep_to_next(self) -> None:
         """Unthreaded mode: let the clock run to the next read (scheduled or of a burst) and take it."""
