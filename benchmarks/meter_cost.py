@@ -27,6 +27,10 @@ Then the rate test: the meter at 1000 Hz (estimate sampler, trace streamed) whil
 busy (a spinning ``python`` child), over ``--window`` seconds: the achieved rate from ``Meter.stats()`` and,
 independently, from the trace it wrote.
 
+Then what a sleep does to the cost of the code after it: on a thread of its own, the CPU time
+(``time.thread_time_ns``) of an empty Python call and of the estimate sampler's read, back to back and right after
+sleeping 10 ms and 100 ms, and of the sleep's own wake-up; the median of ``COLD_SAMPLES`` each.
+
 Targets: at 10 Hz no more CPU than CodeCarbon at 1 Hz; at 100 Hz under 1% of a core; 1000 Hz held to at least
 90% with the other core busy.
 
@@ -65,6 +69,8 @@ CODECARBON_INTERVAL_S = 1.0
 RATE_TARGET_HZ = 1000.0
 RATE_TARGET_SHARE = 0.9
 CPU_TARGET_100HZ_PCT = 1.0
+COLD_SAMPLES = 30
+COLD_SLEEPS_S = (0.01, 0.1)
 
 
 def thread_cpu_s(tid: int) -> float:
@@ -289,6 +295,49 @@ def rate_under_load(rate_hz: float, window_s: float, tmp: Path) -> dict[str, Any
             "met": row["rate_hz"] >= RATE_TARGET_SHARE * rate_hz}
 
 
+def cold_costs(samples: int = COLD_SAMPLES) -> dict[str, Any]:
+    """CPU (us, median) of an empty call and of the estimate sampler's read, back to back and after each sleep
+    of ``COLD_SLEEPS_S``, and of the wake-up from that sleep; measured on a thread of its own."""
+    from bench.samplers.estimate import EstimateSampler
+
+    out: dict[str, Any] = {}
+
+    def nothing() -> None:
+        return None
+
+    def work() -> None:
+        clock, sleep = time.thread_time_ns, time.sleep
+        sampler = EstimateSampler.open("cpu")[0]
+        try:
+            for name, fn in (("empty call", nothing), ("estimate read", sampler.read)):
+                row: dict[str, float] = {}
+                hot = []
+                for _ in range(samples):
+                    t = clock()
+                    fn()
+                    hot.append(clock() - t)
+                row["back_to_back_us"] = statistics.median(hot) / 1e3
+                for pause in COLD_SLEEPS_S:
+                    after, wake = [], []
+                    for _ in range(samples):
+                        t0 = clock()
+                        sleep(pause)
+                        t1 = clock()
+                        fn()
+                        after.append(clock() - t1)
+                        wake.append(t1 - t0)
+                    row[f"after_{pause * 1e3:g}ms_us"] = statistics.median(after) / 1e3
+                    out.setdefault("wake_up", {})[f"after_{pause * 1e3:g}ms_us"] = statistics.median(wake) / 1e3
+                out[name] = row
+        finally:
+            sampler.close()
+
+    th = threading.Thread(target=work, name="cold-costs")
+    th.start()
+    th.join()
+    return out
+
+
 def targets(rows: list[dict[str, Any]], rate: dict[str, Any] | None) -> dict[str, Any]:
     by = {r["condition"]: r for r in rows}
     cc = by.get(f"codecarbon@{1 / CODECARBON_INTERVAL_S:g}Hz")
@@ -315,6 +364,14 @@ def markdown(report: dict[str, Any]) -> str:
         rate = f"{r['achieved_rate_hz']['median']:.1f}" if "achieved_rate_hz" in r else "-"
         lines.append(f"| {r['condition']} | {c['median']:.3f} ({c['min']:.3f}..{c['max']:.3f}) "
                      f"| {p['median']:.3f} | {own} | {per_poll} | {rate} |")
+    cold = report.get("cold")
+    if cold:
+        pauses = [f"after_{p * 1e3:g}ms_us" for p in COLD_SLEEPS_S]
+        lines += ["", "| CPU of (us, median) | back to back | " + " | ".join(
+            f"right after {p * 1e3:g} ms asleep" for p in COLD_SLEEPS_S) + " |", "|---|---|" + "---|" * len(pauses)]
+        for name, row in cold.items():
+            first = f"{row['back_to_back_us']:.1f}" if "back_to_back_us" in row else "-"
+            lines.append(f"| {name} | {first} | " + " | ".join(f"{row[p]:.1f}" for p in pauses) + " |")
     rate = report.get("rate_under_load")
     if rate:
         lines += ["", "| rate asked (Hz) | held, window (Hz) | held, trace (Hz) | interval p50 / p99 (ms) "
@@ -346,6 +403,12 @@ def docs_section(report: dict[str, Any]) -> str:
     if loops:
         said.append("the same wake-ups with the sensor's read and the trace's writes but none of the meter's "
                     "bookkeeping took " + " and ".join(loops))
+    cold = report.get("cold")
+    if cold:
+        w, r = cold["wake_up"], cold["estimate read"]
+        said.append(f"waking from 100 ms of sleep took {w['after_100ms_us']:.0f} us of CPU, and the estimate "
+                    f"sampler's read cost {r['after_100ms_us']:.0f} us right after it against "
+                    f"{r['back_to_back_us']:.0f} us back to back")
     if "1khz_held_under_load" in t:
         x = t["1khz_held_under_load"]
         said.append(f"1000 Hz held at {x['share']:.1%} of the rate with the other core busy (target 90%: "
@@ -395,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(name)
         report["results"] = cost(rates, args.rounds, args.settle, args.window, tmp, args.seed)
         report["rate_under_load"] = None if args.no_rate_test else rate_under_load(RATE_TARGET_HZ, args.window, tmp)
+    report["cold"] = cold_costs(5 if args.quick else COLD_SAMPLES)
     machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     report["targets"] = targets(report["results"], report["rate_under_load"])
     report["met"] = all(t["met"] for t in report["targets"].values()) if report["targets"] else None

@@ -198,3 +198,10 @@ def test_meter_cost_beside_codecarbon():
     assert load["rate_hz"] == 1000 and 0 < load["share"] <= 1.2 and load["trace_rate_hz"] > 0
     assert set(report["targets"]) == {"10hz_vs_codecarbon", "100hz_under_1pct", "1khz_held_under_load"}
     assert all(isinstance(t["met"], bool) for t in report["targets"].values())
+    cold = report["cold"]  # what a sleep does to the code after it
+    assert set(cold) == {"wake_up", "empty call", "estimate read"}
+    for name in ("empty call", "estimate read"):
+        row = cold[name]
+        assert 0 < row["back_to_back_us"] < 10_000 and 0 < row["after_10ms_us"] < 10_000
+        assert 0 < row["after_100ms_us"] < 10_000
+    assert cold["wake_up"]["after_100ms_us"] > 0 and "| estimate read |" in table
