@@ -204,4 +204,4 @@ def test_meter_cost_beside_codecarbon():
         row = cold[name]
         assert 0 < row["back_to_back_us"] < 10_000 and 0 < row["after_10ms_us"] < 10_000
         assert 0 < row["after_100ms_us"] < 10_000
-    assert cold["wake_up"]["after_100ms_us"] > 0 and "| estimate read |" in table
+    assert cold["wake_up"]["after_100ms_us"] > 0 and "| the estimate sampler's read |" in table
