@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import re
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +17,8 @@ from bench.analysis.figures import aggregate
 from bench.analysis.scoring.quality import assess_quality
 from bench.api.measurements import DEFAULT_UNIT, NamedWindow, WindowMeasurement
 from bench.clock import Clock
-from bench.errors import BenchError, SamplerError, UsageError
-from bench.result.model import Issue, Quality, Result, WorkloadResult
+from bench.errors import BenchError, SamplerError, SamplerTimeout, UsageError
+from bench.result.model import Issue, Quality, Result, Window, WorkloadResult
 from bench.run.config import RunConfig
 from bench.run.runner import Runner
 
@@ -22,6 +26,17 @@ CHECKPOINT_S = 1.0  # the provisional result.json is rewritten at most this ofte
 CHECKPOINT_SHARE = 0.05  # ... and takes at most this share of the session's time
 _ACTIVE: contextvars.ContextVar["Session | None"] = contextvars.ContextVar("bench_session", default=None)
 _BAD_NAME = re.compile(r"[/\x00-\x1f]")
+
+
+@dataclass
+class _Ended:
+    """An occurrence whose closing edge is read and whose edges the meter is placing."""
+
+    measurement: WindowMeasurement
+    placed: "Future[Window]"
+    named: NamedWindow
+    units: int
+    steps: int
 
 
 class WindowContext:
@@ -72,6 +87,7 @@ class Session:
         self.begun: dict[str, int] = {}
         self.state = "new"  # new -> open -> closed
         self.save_after = 0.0  # when the provisional result may next be rewritten (time.monotonic)
+        self.ended: collections.deque[_Ended] = collections.deque()  # in the order they ended
         self.token: contextvars.Token | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -117,6 +133,7 @@ class Session:
                 self.open_names.pop(name, None)
                 self.runner.issues.append(Issue(code="window_failed", window=name, severity="error",
                                                 message=f"window {name} could not be closed: {exc}"))
+        self.settle()
         self.state = "closed"
         for named in self.named.values():
             named.refresh()
@@ -164,26 +181,54 @@ class Session:
         steps = _count("steps", steps, 1)
         named = self._named(name, unit)
         meter_name = self.open_names.pop(name)
-        window = self.runner.end_window(meter_name, sync=self.sync if sync is None else sync, check=False)
-        rep = self.runner.add_repeat(named.record, window, units, steps, checkpoint=False)
-        record = named.record
+        placed = self.runner.end_window_later(meter_name, sync=self.sync if sync is None else sync)
         if flops_per_unit is not None:
-            record.flops_per_unit = float(flops_per_unit)
-        record.status = "complete"
-        named.stale = True  # statistics over the occurrences are computed when asked for, and at the end
-        measurement = WindowMeasurement(name=name, index=rep.index, unit=named.unit, window=window, repeat=rep,
-                                        session=self)
+            named.record.flops_per_unit = float(flops_per_unit)
+        measurement = WindowMeasurement(name=name, index=len(named.occurrences) + 1, unit=named.unit, session=self)
         named.occurrences.append(measurement)
+        self.ended.append(_Ended(measurement, placed, named, units, steps))
+        self.settle(wait=False)  # those already placed
         if time.monotonic() >= self.save_after:  # a killed program keeps its windows
             self.save()
         if check:
             self.runner.meter.check()  # a sensor that failed meanwhile: the occurrence is kept, then the error
         return measurement
 
+    def settle(self, until: WindowMeasurement | None = None, wait: bool = True) -> None:
+        """Bring in the occurrences whose edges are placed, in the order they ended: with ``wait``, every one
+        (up to ``until``), waiting for their placement (a few refreshes of a coarse counter at most); without,
+        only those placed already."""
+        while self.ended:
+            ended = self.ended[0]
+            if not wait and not ended.placed.done():
+                return
+            self.ended.popleft()
+            self._bring_in(ended)
+            if ended.measurement is until:
+                return
+
+    def _bring_in(self, ended: _Ended) -> None:
+        measurement = ended.measurement
+        try:
+            window = ended.placed.result(timeout=self.cfg.read_timeout_s)
+        except (FutureTimeout, BenchError) as exc:
+            error = exc if isinstance(exc, BenchError) else SamplerTimeout(
+                f"the meter did not place the edges within {self.cfg.read_timeout_s:g} s")
+            measurement.error = error
+            self.runner.issues.append(Issue(code="window_failed", window=ended.named.name, severity="error",
+                                            message=f"window {ended.named.name} occurrence {measurement.index}: "
+                                            f"{error}; not counted"))
+            return
+        rep = self.runner.add_repeat(ended.named.record, window, ended.units, ended.steps, checkpoint=False)
+        ended.named.record.status = "complete"
+        ended.named.stale = True  # statistics over the occurrences are computed when asked for, and at the end
+        measurement.bring_in(window, rep)
+
     def save(self) -> None:
         """Rewrite the provisional ``result.json`` now. Windows trigger it at most every ``CHECKPOINT_S`` seconds
         and never more than ``CHECKPOINT_SHARE`` of the time (a long session's result takes longer to write)."""
         start = time.monotonic()
+        self.settle(wait=False)  # what is placed; the rest comes with the next save, or at the end
         for named in self.named.values():
             named.refresh()
         self.runner.checkpoint()
@@ -227,6 +272,7 @@ class Session:
     @property
     def windows(self) -> Mapping[str, NamedWindow]:
         """Window name -> every occurrence of it so far."""
+        self.settle()
         return dict(self.named)
 
     @property
@@ -243,6 +289,7 @@ class Session:
     @property
     def result(self) -> Result | None:
         """The result: provisional while the session is open, sealed (quality, validity, digest) once closed."""
+        self.settle()
         for named in self.named.values():
             named.refresh()
         return self.runner.result if self.state == "closed" else (
@@ -264,12 +311,14 @@ class Session:
         """The session's quality level, assessed over every window as a run's is."""
         if self.state == "closed" and self.runner.result is not None and self.runner.result.quality is not None:
             return self.runner.result.quality
+        self.settle()
         for named in self.named.values():
             named.refresh()
         return assess_quality(self.runner.snapshot())
 
     def assess(self, name: str, index: int | None = None) -> Quality:
         """The quality level of window ``name`` alone (of its occurrence ``index`` alone, if given)."""
+        self.settle()
         self.named[name].refresh()
         res = self.runner.snapshot()
         res.workloads = [w for w in res.workloads if w.workload == name]

@@ -426,6 +426,24 @@ class Meter:
         """End window ``name`` with an edge read and return its measurement (once its edges are placed)."""
         return self._request(lambda: self._begin_close(name))
 
+    def close_window_later(self, name: str) -> "Future[Window]":
+        """End window ``name`` with an edge read and return as soon as that read is taken: the window comes in
+        the returned future once its edges are placed (where a counter refreshes more slowly than the meter
+        reads, a few refreshes later; at the latest by the close's deadline, or when the meter stops). Waits
+        for nothing else, so a caller measuring short windows back to back is not held up by the placement.
+        Unthreaded, the window is placed before this returns."""
+        done: Future = Future()
+        if not self.threaded or self._thread is None:
+            done.set_result(self.close_window(name))
+            return done
+
+        def begin() -> None:
+            self._begin_close(name).future = done  # answered by _settle_closes once placed
+            return None  # the request itself is answered now: the edge is taken
+
+        self._request(begin)
+        return done
+
     # --- queries -----------------------------------------------------------------------------
 
     def check(self) -> None:

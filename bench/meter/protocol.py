@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from typing import Any, Protocol
 
 from bench.errors import BenchError
@@ -25,6 +26,8 @@ class WindowMeter(Protocol):
     def open_window(self, name: str) -> None: ...
 
     def close_window(self, name: str) -> Window | None: ...
+
+    def close_window_later(self, name: str) -> "Future[Window | None]": ...
 
     def stats(self) -> dict[str, Any]: ...
 
@@ -51,6 +54,11 @@ class NullMeter:
 
     def close_window(self, name: str) -> None:
         return None
+
+    def close_window_later(self, name: str) -> "Future[None]":
+        done: Future = Future()
+        done.set_result(None)
+        return done
 
     def stats(self) -> dict[str, Any]:
         return {"samples": 0, "polls": 0, "achieved_rate_hz": None, "interval_p50_s": None, "interval_p99_s": None}

@@ -19,6 +19,7 @@ import datetime as _dt
 import logging
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +270,29 @@ class Runner:
             window.clean = False
         return window
 
+    def close_window_later(self, name: str) -> "Future[Window]":
+        """:meth:`close_window` that returns once the closing edge is read: the window (with the health seen at
+        its edges) comes in the returned future once the meter has placed its edges."""
+        assert self.meter is not None
+        placed = self.meter.close_window_later(name)
+        self._edge_health()
+        spoilers = self._spoilers.pop(name, {})
+        if not spoilers:
+            return placed
+        out: Future = Future()
+
+        def spoil(f: Future) -> None:
+            if f.exception() is not None:
+                out.set_exception(f.exception())
+                return
+            window = f.result()
+            window.issues.extend(Issue(code=code, message=message, window=name) for code, message in spoilers)
+            window.clean = False
+            out.set_result(window)
+
+        placed.add_done_callback(spoil)
+        return out
+
     def window(self, name: str, body: Callable[[], Any]) -> tuple[Window, Any]:
         """Measure ``body`` as window ``name`` (through the coordinator)."""
         return self.coordinator.window(self, name, body)
@@ -297,6 +321,17 @@ class Runner:
             self.meter.check()
         assert window is not None
         return window
+
+    def end_window_later(self, name: str, sync: bool = True) -> "Future[Window]":
+        """:meth:`end_window` that returns once the closing edge is read (see :meth:`close_window_later`); a
+        sensor failure comes with the window."""
+        assert self.meter is not None and self.setup is not None
+        try:
+            if sync:
+                self.setup.device.synchronize()
+        finally:
+            placed = self.close_window_later(name)
+        return placed
 
     def add_repeat(self, wr: WorkloadResult, window: Window, units: int, steps: int,
                    checkpoint: bool = True) -> Repeat:
