@@ -35,7 +35,7 @@ class Staircase:
     :meth:`feed` is on the meter's per-sample path: a comparison, and a tuple only when the value changed.
     """
 
-    __slots__ = ("events", "at_poll", "last_t", "last_v", "polls", "first_t", "changes")
+    __slots__ = ("events", "at_poll", "last_t", "last_v", "polls", "first_t", "changes", "_period")
 
     def __init__(self, maxlen: int = EVENTS_KEPT) -> None:
         self.events: collections.deque[tuple[int, int, float]] = collections.deque(maxlen=maxlen)
@@ -46,6 +46,7 @@ class Staircase:
         self.polls = 0
         self.changes = 0
         self.first_t: int | None = None
+        self._period: tuple[int, int, float | None] | None = None  # (changes, recent, period_ns) last found
 
     def feed(self, t_ns: int, value: float, burst: bool = False) -> bool:
         """Note a read (``burst``: an extra one after an edge, not on the schedule); True when the value
@@ -67,10 +68,20 @@ class Staircase:
         self.events.clear()
         self.at_poll.clear()
         self.last_t = self.last_v = self.first_t = None
+        self._period = None
 
     def period_ns(self, recent: int = 64) -> float | None:
         """The refresh period the recent changes show, or None where the reads cannot locate refreshes: too
-        few changes, or nearly every read saw a new value (the figure refreshes as fast as it is read)."""
+        few changes, or nearly every read saw a new value (the figure refreshes as fast as it is read).
+        Found again only after a new change (every close and every edge asks; the events are unchanged between)."""
+        cached = self._period
+        if cached is not None and cached[0] == self.changes and cached[1] == recent:
+            return cached[2]
+        period = self._find_period(recent)
+        self._period = (self.changes, recent, period)
+        return period
+
+    def _find_period(self, recent: int) -> float | None:
         picked = [(e, k) for e, k in zip(reversed(self.events), reversed(self.at_poll)) if k >= 0][:recent]
         n = len(picked)
         if n < MIN_EVENTS:
