@@ -376,8 +376,11 @@ class Meter:
             ready = True
             for ch in self._states:
                 acc = closing.accs[ch.name]
+                # an edge is placed as soon as the refreshes it needs are in (each new one settles the channel):
+                # here only a late one is placed by force
                 if ch.waiting(acc):
-                    ch.settle(force=late, only=acc)
+                    if late:
+                        ch.settle(force=True, only=acc)
                     ready = ready and not ch.waiting(acc)
             if ready:
                 done.append(closing)

@@ -110,8 +110,10 @@ class ChannelState:
         """Queue the placement of an edge of ``acc`` at ``t_ns`` on this channel's coarse figures."""
         if self.stairs is not None and acc.counter_start is not None:
             self.pending.append(Edge(t_ns, acc, end, False))
+            acc.waiting += 1
         if self.inverter is not None and acc.vstart is not None:
             self.pending.append(Edge(t_ns, acc, end, True))
+            acc.waiting += 1
 
     def settle(self, force: bool = False, only: WindowAcc | None = None) -> None:
         """Place every queued edge that two refreshes have passed (all of them with ``force``); ``only``: the
@@ -125,6 +127,7 @@ class ChannelState:
                 (self.stairs.events if self.stairs else ())
             if force or (len(events) >= 2 and events[-2][1] > edge.t_ns and events[-2][0] >= edge.t_ns):
                 edge.place(self._edge_energy(list(events), edge.t_ns, edge.virtual, edge.read_j()))
+                edge.acc.waiting -= 1
             else:
                 keep.append(edge)
         self.pending = keep
@@ -132,10 +135,12 @@ class ChannelState:
     def drop(self, acc: WindowAcc) -> None:
         """Forget the queued edges of ``acc`` (its figure is not wanted)."""
         self.pending = [e for e in self.pending if e.acc is not acc]
+        acc.waiting = 0
 
-    def waiting(self, acc: WindowAcc) -> bool:
+    @staticmethod
+    def waiting(acc: WindowAcc) -> bool:
         """Whether an edge of ``acc`` still waits for refreshes."""
-        return any(e.acc is acc for e in self.pending)
+        return acc.waiting > 0
 
     def _edge_energy(self, events: list[tuple[int, int, float]], t_ns: int, virtual: bool,
                      read_j: float | None) -> EdgeEnergy:
@@ -238,6 +243,7 @@ class WindowAcc:
     first_p: float | None = None
     p_after_window: float | None = None
     after_window_ns: int | None = None
+    waiting: int = 0  # of its edges, how many wait to be placed on refreshes
 
     def feed(self, t: int, counter: float | None, reset: bool, power: float | None, gap_ns: int) -> None:
         if self.last_t is not None:

@@ -47,6 +47,7 @@ def test_short_windows_do_not_wait_for_the_counter(tmp_path):
             assert [m.index for m in steps] == list(range(1, 9))
             energies = [m.energy_j for m in steps]  # asking waits for the placement, in the order they ended
             assert all(m.ready for m in steps)
+            assert not any(ch.pending for ch in s.runner.meter._states)  # every edge placed, none left waiting
             for m, e in zip(steps, energies):
                 assert e == pytest.approx(300.0 * m.time_s, abs=m.window.energy_uncertainty_j + 0.05)
                 assert m.window.energy_uncertainty_j < 300.0 * 0.1  # placed: far under a whole refresh of power
