@@ -15,6 +15,7 @@ Times are monotonic ns (floats where fitted); energies J; powers W.
 from __future__ import annotations
 
 import collections
+import functools
 import math
 from dataclasses import dataclass
 
@@ -193,16 +194,12 @@ def _pooled_period(pts: list[tuple[int, int]], period: float) -> float:
     return sxy / sxx if sxx > 0 and sxy > 0 else period
 
 
-def fit_grid(events: list[tuple[int, int, float]], period_ns: float | None = None,
-             at_ns: float | None = None) -> Grid | None:
-    """The refresh grid that the change brackets ``events`` (time-ordered) imply near ``at_ns`` (default: their
-    end), or None where they cannot locate it. The period (``period_ns``, else the spacing of the changes)
-    is refined from runs of close changes, then by a weighted least-squares fit of all bracket midpoints
-    on their refresh count; the phase is the intersection of the brackets nearest ``at_ns``, widened by
-    what the period's own uncertainty moves them, or the fit where jitter leaves no common phase."""
-    period = period_ns or refresh_period_ns(events)
-    if period is None:
-        return None
+@functools.lru_cache(maxsize=16)
+def _fit(events: tuple[tuple[int, int, float], ...], period: float) \
+        -> tuple[list[tuple[int, int]], list[int], float, float, float, float] | None:
+    """The least-squares grid through the narrow brackets of ``events`` from a first ``period``: (brackets,
+    their refresh counts, period, phase, the period's standard error, the mean square residual). Kept for the
+    last few event sets: the edges placed at one refresh all fit the same events."""
     pts = [(lo, hi) for lo, hi, _ in events if hi - lo <= NARROW * period]
     if len(pts) < MIN_EVENTS // 2:
         return None
@@ -227,6 +224,23 @@ def fit_grid(events: list[tuple[int, int, float]], period_ns: float | None = Non
     chi2 = sum(w * r * r for r, w in resid)
     sigma_period = math.sqrt(chi2 / max(len(pts) - 2, 1) * sw / det)  # the fitted slope's standard error
     var = chi2 / sw  # the weighted mean square residual
+    return pts, ks, period, phase, sigma_period, var
+
+
+def fit_grid(events: list[tuple[int, int, float]], period_ns: float | None = None,
+             at_ns: float | None = None) -> Grid | None:
+    """The refresh grid that the change brackets ``events`` (time-ordered) imply near ``at_ns`` (default: their
+    end), or None where they cannot locate it. The period (``period_ns``, else the spacing of the changes)
+    is refined from runs of close changes, then by a weighted least-squares fit of all bracket midpoints
+    on their refresh count; the phase is the intersection of the brackets nearest ``at_ns``, widened by
+    what the period's own uncertainty moves them, or the fit where jitter leaves no common phase."""
+    period = period_ns or refresh_period_ns(events)
+    if period is None:
+        return None
+    fitted = _fit(tuple(events), period)
+    if fitted is None:
+        return None
+    pts, ks, period, phase, sigma_period, var = fitted
     at = at_ns if at_ns is not None else pts[-1][1]
     centre = min(range(len(pts)), key=lambda i: abs((pts[i][0] + pts[i][1]) / 2 - at))
     near = [i for i in range(len(pts)) if abs(ks[i] - ks[centre]) <= LOCAL_PERIODS]
