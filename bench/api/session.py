@@ -8,7 +8,6 @@ import re
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from bench.analysis.figures import aggregate
 from bench.analysis.scoring.quality import assess_quality
 from bench.api.measurements import DEFAULT_UNIT, NamedWindow, WindowMeasurement
 from bench.clock import Clock
-from bench.errors import BenchError, SamplerError, SamplerTimeout, UsageError
+from bench.errors import BenchError, SamplerError, UsageError
 from bench.result.model import Issue, Quality, Result, Window, WorkloadResult
 from bench.run.config import RunConfig
 from bench.run.runner import Runner
@@ -210,15 +209,14 @@ class Session:
     def _bring_in(self, ended: _Ended) -> None:
         measurement = ended.measurement
         try:
-            window = ended.placed.result(timeout=self.cfg.read_timeout_s)
-        except (FutureTimeout, BenchError) as exc:
-            error = exc if isinstance(exc, BenchError) else SamplerTimeout(
-                f"the meter did not place the edges within {self.cfg.read_timeout_s:g} s")
+            window = self.runner.placed(ended.placed)
+        except BenchError as error:
             measurement.error = error
             self.runner.issues.append(Issue(code="window_failed", window=ended.named.name, severity="error",
                                             message=f"window {ended.named.name} occurrence {measurement.index}: "
                                             f"{error}; not counted"))
             return
+        assert window is not None  # a session's own process samples its device
         rep = self.runner.add_repeat(ended.named.record, window, ended.units, ended.steps, checkpoint=False)
         ended.named.record.status = "complete"
         ended.named.stale = True  # statistics over the occurrences are computed when asked for, and at the end

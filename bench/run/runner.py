@@ -20,6 +20,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from bench.analysis.figures import aggregate, repeat_figures
 from bench.analysis.stats import summarize
 from bench.clock import Clock, MonotonicClock
 from bench.control.state import left_in_force, warning_text
-from bench.errors import PluginError, SamplerError, StorageError
+from bench.errors import PluginError, SamplerError, SamplerTimeout, StorageError
 from bench.guarded import guarded_call
 from bench.meter.meter import Meter
 from bench.meter.protocol import WindowMeter
@@ -261,16 +262,9 @@ class Runner:
         """Close window ``name`` on the meter (None where this process samples nothing) and check the samplers'
         health at the edge: a spoiling condition seen at any edge while the window was open (its own two
         included) marks it not clean, with the reason."""
-        assert self.meter is not None
-        window = self.meter.close_window(name)
-        self._edge_health()
-        spoilers = self._spoilers.pop(name, {})
-        if window is not None and spoilers:
-            window.issues.extend(Issue(code=code, message=message, window=name) for code, message in spoilers)
-            window.clean = False
-        return window
+        return self.placed(self.close_window_later(name))
 
-    def close_window_later(self, name: str) -> "Future[Window]":
+    def close_window_later(self, name: str) -> "Future[Window | None]":
         """:meth:`close_window` that returns once the closing edge is read: the window (with the health seen at
         its edges) comes in the returned future once the meter has placed its edges."""
         assert self.meter is not None
@@ -282,16 +276,30 @@ class Runner:
         out: Future = Future()
 
         def spoil(f: Future) -> None:
-            if f.exception() is not None:
-                out.set_exception(f.exception())
+            error = f.exception()
+            if error is not None:
+                out.set_exception(error)
                 return
             window = f.result()
-            window.issues.extend(Issue(code=code, message=message, window=name) for code, message in spoilers)
-            window.clean = False
+            if window is not None:
+                window.issues.extend(Issue(code=code, message=message, window=name) for code, message in spoilers)
+                window.clean = False
             out.set_result(window)
 
         placed.add_done_callback(spoil)
         return out
+
+    def placed(self, future: "Future[Window | None]") -> Window | None:
+        """The window a close hands over, waiting for its edges' placement (a few refreshes of a coarse
+        counter; the meter gives up on them by its read timeout)."""
+        try:
+            return future.result(timeout=self.cfg.read_timeout_s)
+        except FutureTimeout:
+            assert self.meter is not None
+            self.meter.error = self.meter.error or SamplerTimeout(
+                f"the meter did not place a window's edges within {self.cfg.read_timeout_s:g} s "
+                "(a sampler read is hanging)")
+            raise self.meter.error from None
 
     def window(self, name: str, body: Callable[[], Any]) -> tuple[Window, Any]:
         """Measure ``body`` as window ``name`` (through the coordinator)."""
@@ -311,18 +319,14 @@ class Runner:
     def end_window(self, name: str, sync: bool = True, check: bool = True) -> Window:
         """Close window ``name`` in this process: the device's queued work finishes inside it (``sync``), an
         edge read, the samplers' health noted; ``check`` raises a sensor failure seen meanwhile."""
-        assert self.meter is not None and self.setup is not None
-        try:
-            if sync:
-                self.setup.device.synchronize()
-        finally:
-            window = self.close_window(name)
+        assert self.meter is not None
+        window = self.placed(self.end_window_later(name, sync))
         if check:
             self.meter.check()
         assert window is not None
         return window
 
-    def end_window_later(self, name: str, sync: bool = True) -> "Future[Window]":
+    def end_window_later(self, name: str, sync: bool = True) -> "Future[Window | None]":
         """:meth:`end_window` that returns once the closing edge is read (see :meth:`close_window_later`); a
         sensor failure comes with the window."""
         assert self.meter is not None and self.setup is not None

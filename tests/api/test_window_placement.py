@@ -82,3 +82,28 @@ def test_close_later_unthreaded_and_on_a_null_meter():
     window = done.result(timeout=0)  # placed before it returned
     assert window.energy_j == pytest.approx(100.0 * window.duration_s, rel=1e-2) and window.duration_s >= 1.0
     assert NullMeter().close_window_later("x").result() is None
+
+
+def test_a_window_never_placed_fails_alone_with_one_error(tmp_path):
+    from concurrent.futures import Future
+
+    from bench.errors import SamplerTimeout
+
+    s = bench.measure("cpu", out=tmp_path, name="s", idle_s=0, rate_hz=10.0, read_timeout_s=0.5).start()
+    with s.window("ok"):
+        busy(0.02)
+    s.runner.meter.close_window_later = lambda name: Future()  # a meter that never hands the window over
+    s.begin_window("ok")
+    stuck = s.end_window("ok")
+    assert not stuck.ready
+    t0 = time.monotonic()
+    with pytest.raises(SamplerTimeout, match="did not place"):
+        stuck.energy_j  # noqa: B018  (asking waits, up to the read timeout)
+    assert time.monotonic() - t0 < 5.0 and stuck.ready and isinstance(stuck.error, SamplerTimeout)
+    named = s.windows["ok"]
+    assert named.count == 2 and named.energy_j == named.occurrences[0].energy_j > 0  # the failed one left out
+    res = s.close()
+    assert res.status == "incomplete" and "did not place" in (res.reason or "")
+    assert [i.code for i in res.issues].count("window_failed") == 1
+    wr = next(w for w in res.workloads if w.workload == "ok")
+    assert len(wr.repeats) == 1  # the first occurrence is kept
