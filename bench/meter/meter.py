@@ -349,10 +349,10 @@ class Meter:
         if name not in self._open:
             raise ValueError(f"window {name!r} is not open")
         accs = self._open.pop(name)
-        wait_ns = 0
+        wait_ns, now = 0, self.clock.now_ns()
         for ch in self._states:
             acc = accs[ch.name]
-            if isinstance(ch.sampler, CheckFigure) and not checks_window(ch, acc, self.clock.now_ns()):
+            if isinstance(ch.sampler, CheckFigure) and not checks_window(ch, (now - acc.t_start) / 1e9):
                 ch.drop(acc)  # too short a window for the check: its figure is not wanted, nor waited for
                 continue
             if ch.inverter is not None:
@@ -378,10 +378,10 @@ class Meter:
                 acc = closing.accs[ch.name]
                 # an edge is placed as soon as the refreshes it needs are in (each new one settles the channel):
                 # here only a late one is placed by force
-                if ch.waiting(acc):
+                if acc.waiting:
                     if late:
                         ch.settle(force=True, only=acc)
-                    ready = ready and not ch.waiting(acc)
+                    ready = ready and not acc.waiting
             if ready:
                 done.append(closing)
         for closing in done:
@@ -434,9 +434,10 @@ class Meter:
         the returned future once its edges are placed (where a counter refreshes more slowly than the meter
         reads, a few refreshes later; at the latest by the close's deadline, or when the meter stops). Waits
         for nothing else, so a caller measuring short windows back to back is not held up by the placement.
-        Unthreaded, the window is placed before this returns."""
+        Unthreaded, or on a simulated clock (which only a close moves while the caller waits), the window is
+        placed before this returns."""
         done: Future = Future()
-        if not self.threaded or self._thread is None:
+        if not self.threaded or self._thread is None or self.clock.simulated:
             done.set_result(self.close_window(name))
             return done
 

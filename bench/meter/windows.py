@@ -137,11 +137,6 @@ class ChannelState:
         self.pending = [e for e in self.pending if e.acc is not acc]
         acc.waiting = 0
 
-    @staticmethod
-    def waiting(acc: WindowAcc) -> bool:
-        """Whether an edge of ``acc`` still waits for refreshes."""
-        return acc.waiting > 0
-
     def _edge_energy(self, events: list[tuple[int, int, float]], t_ns: int, virtual: bool,
                      read_j: float | None) -> EdgeEnergy:
         near = around(events, t_ns)
@@ -355,11 +350,11 @@ def value_before(stairs: Staircase, t_ns: int, default: float) -> float:
     return value
 
 
-def checks_window(check: ChannelState, acc: WindowAcc, t_end_ns: int) -> bool:
-    """Whether a window from ``acc.t_start`` to ``t_end_ns`` is long enough for a check figure to check the
-    counter over it: :data:`~bench.samplers.base.CHECK_MIN_WINDOWS` averaging windows (its bound goes into the
-    check's tolerance, so it need not be as long as a window whose energy comes from averaged power)."""
-    return t_end_ns - acc.t_start >= CHECK_MIN_WINDOWS * check.caps.power_average_window_s * 1e9
+def checks_window(check: ChannelState, duration_s: float) -> bool:
+    """Whether a window ``duration_s`` long is long enough for a check figure to check the counter over it:
+    :data:`~bench.samplers.base.CHECK_MIN_WINDOWS` averaging windows (its bound goes into the check's tolerance,
+    so it need not be as long as a window whose energy comes from averaged power)."""
+    return duration_s >= CHECK_MIN_WINDOWS * check.caps.power_average_window_s
 
 
 def channel_energy(ch: ChannelState, acc: WindowAcc, duration_s: float, name: str, gap_ns: int,
@@ -380,7 +375,7 @@ def channel_energy(ch: ChannelState, acc: WindowAcc, duration_s: float, name: st
     if caps.energy_counter and acc.counter_ok and acc.counter_start is not None and acc.counter_last is not None:
         counter, bound, edges = counter_figure(ch, acc, duration_s)
     if counter is not None and ch.check is not None and check_acc is not None and check_acc.has_power \
-            and check_acc.samples >= 2 and duration_s >= CHECK_MIN_WINDOWS * ch.check.caps.power_average_window_s:
+            and check_acc.samples >= 2 and checks_window(ch.check, duration_s):
         checked = averaged_figure(ch.check, check_acc, duration_s)
         if checked is not None:
             integ, integ_bound, correction = checked

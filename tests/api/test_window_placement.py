@@ -1,6 +1,7 @@
 """Short windows back to back on a coarse counter: ``end_window`` returns once the closing edge is read, and the
 window's figures come when its edges are placed on the counter's later refreshes (an H200's every 100 ms)."""
 
+import math
 import time
 
 import pytest
@@ -89,9 +90,9 @@ def test_a_window_never_placed_fails_alone_with_one_error(tmp_path):
 
     from bench.errors import SamplerTimeout
 
-    s = bench.measure("cpu", out=tmp_path, name="s", idle_s=0, rate_hz=10.0, read_timeout_s=0.5).start()
-    with s.window("ok"):
-        busy(0.02)
+    s = bench.measure("cpu", out=tmp_path, name="s", idle_s=0, rate_hz=10.0, read_timeout_s=1.0).start()
+    with s.window("ok"):  # long enough for the estimate to have power at two reads or more, from a cold start
+        busy(0.35)
     s.runner.meter.close_window_later = lambda name: Future()  # a meter that never hands the window over
     s.begin_window("ok")
     stuck = s.end_window("ok")
@@ -107,3 +108,28 @@ def test_a_window_never_placed_fails_alone_with_one_error(tmp_path):
     assert [i.code for i in res.issues].count("window_failed") == 1
     wr = next(w for w in res.workloads if w.workload == "ok")
     assert len(wr.repeats) == 1  # the first occurrence is kept
+
+
+def test_on_a_simulated_clock_the_close_places_the_window_before_returning():
+    """Only a close moves a simulated clock while the caller waits: handing the window over later would leave it
+    waiting on a clock nobody moves."""
+    clock = SimClock()
+    s = ScriptedSampler(lambda t: Reading(energy_j=round(300.0 * math.floor(t / 0.1) * 0.1, 3)),
+                        counter_caps(update_period_s=0.1), clock)
+    m = Meter([s], rate_hz=50, clock=clock)  # threaded: its thread reads as the clock passes each read's time
+    m.start()
+    try:
+        m.open_window("w")
+        for _ in range(150):  # 3 s of the simulated clock, a read due at every step
+            clock.advance(0.02)
+            deadline = time.monotonic() + 1.0
+            while m.stats()["polls"] and m.schedule.next_ns <= clock.now_ns() and time.monotonic() < deadline:
+                time.sleep(0.0005)
+        assert m.channels[0].stairs.period_ns() == pytest.approx(1e8, rel=0.05)  # the counter's refreshes located
+        done = m.close_window_later("w")
+        assert done.done()  # placed on the next refreshes, the clock moved by the close itself
+        window = done.result(timeout=0)
+        assert window.channels[0].edges is not None and window.energy_j == pytest.approx(300.0 * window.duration_s,
+                                                                                         rel=0.01)
+    finally:
+        m.stop()

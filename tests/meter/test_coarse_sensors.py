@@ -124,7 +124,8 @@ def test_counter_is_checked_against_averaged_power_where_the_instant_field_sampl
                          "power_update_period_s": 0.1, "check_power_average_window_s": 1.0}}
     (check,) = counter_vs_power([w], caps)
     assert check.ok and check.value < 0.01, check.detail
-    # under 10 averaging windows the check figure is not used (nor waited for): the instant integral stays
+    # under CHECK_MIN_WINDOWS (4) averaging windows the check figure is not used (nor waited for): the instant
+    # integral stays
     assert short.channels[0].power_correction is None
     assert short.channels[0].integrated_energy_j > 1.1 * short.energy_j  # (each spike caught: the field's bias)
 
