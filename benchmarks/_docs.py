@@ -18,9 +18,10 @@ def _atomic_write(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def emit(report: dict[str, Any], out: Path | None) -> str:
-    """A benchmark's report as JSON on stdout, and in ``out`` too (its ``--out``); returns the text."""
-    text = json.dumps(report, indent=2)
+def emit(report: dict[str, Any], out: Path | None, allow_nan: bool = True) -> str:
+    """A benchmark's report as JSON on stdout, and in ``out`` too (its ``--out``); returns the text.
+    ``allow_nan=False``: strict JSON, a NaN or infinity is an error."""
+    text = json.dumps(report, indent=2, allow_nan=allow_nan)
     print(text)
     if out:
         out.write_text(text + "\n", encoding="utf-8")

@@ -169,12 +169,11 @@ def main() -> None:
     if out["starved"]:
         print("sweep_accuracy: the host could not keep the simulated board busy (another load took its CPU): "
               "these figures measure the host, not the sweep", file=sys.stderr)
-    print(json.dumps(out, indent=2, allow_nan=False))
+    from _docs import emit  # beside this script
 
+    emit(out, args.out, allow_nan=False)
     table = render_table(out)
     print(table, file=sys.stderr)
-    if args.out:
-        args.out.write_text(json.dumps(out, indent=2, allow_nan=False) + "\n")
     if args.write_docs:
         write_docs(out, table)
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import random
 import statistics
 import sys
@@ -47,6 +46,7 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _docs import emit  # noqa: E402
 from _machine import machine_info  # noqa: E402
 
 
@@ -159,16 +159,12 @@ def main() -> None:
     rounds, pairs = (2, 20) if args.quick else (15, 200)
     report = {"benchmark": "window_overhead", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               "machine": machine_info(), **measure(args.real, rounds, pairs)}
-    text = json.dumps(report, indent=2)
-    print(text)
+    suffix = "_real" if args.real else ""
+    emit(report, None if args.quick else args.out or ROOT / "docs" / "data" / f"window_overhead{suffix}.json")
     table = markdown(report)
     print(table, file=sys.stderr)
     if not args.quick:
-        suffix = "_real" if args.real else ""
-        out = args.out or ROOT / "docs" / "data" / f"window_overhead{suffix}.json"
-        md = args.md or ROOT / "docs" / "data" / f"window_overhead{suffix}.md"
-        out.write_text(text + "\n")
-        md.write_text(table)
+        (args.md or ROOT / "docs" / "data" / f"window_overhead{suffix}.md").write_text(table)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ median is reported. Set-up time (which includes a cold compile) is reported sepa
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -75,15 +74,15 @@ def main() -> None:
     out = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "torch": torch.__version__,
            "threads": torch.get_num_threads(), "cores": os.cpu_count(), "load_avg": os.getloadavg(),
            "seconds": args.seconds, "rounds": args.rounds, "rows": rows}
-    print(json.dumps(out, indent=2))
+    from _docs import emit  # beside this script
+
+    emit(out, args.out)
     print("\n| workload | unit | eager units/s | compiled units/s | ratio | eager spread | first compile set-up (s) |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         ratio = r["compiled_units_per_s"] / r["eager_units_per_s"]
         print(f"| {r['workload']} | {r['unit']} | {r['eager_units_per_s']:.4g} | {r['compiled_units_per_s']:.4g} | "
               f"{ratio:.2f} | {r['eager_spread']:.0%} | {r['first_compile_setup_s']:.1f} |")
-    if args.out:
-        args.out.write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -205,3 +205,16 @@ def test_meter_cost_beside_codecarbon():
         assert 0 < row["back_to_back_us"] < 10_000 and 0 < row["after_10ms_us"] < 10_000
         assert 0 < row["after_100ms_us"] < 10_000
     assert cold["wake_up"]["after_100ms_us"] > 0 and "| the estimate sampler's read |" in table
+
+
+def test_long_run_keeps_memory_flat_and_the_trace_readable():
+    # 36 s of a replayed 100 Hz GPU trace (on the host: a replay measures no device) in three 12 s windows
+    report, _ = run_script("long_run.py", "--hours", "0.01", "--checkpoint-minutes", "0.2")
+    assert report["samples"] >= 0.95 * 0.01 * 3600 * 100 and report["trace_mb"] >= 0
+    checkpoints = report["checkpoints"]
+    assert len(checkpoints) == 3 and [c["simulated_h"] for c in checkpoints] == pytest.approx([0.00333, 0.00667, 0.01],
+                                                                                              abs=1e-3)
+    rows = [c["rows_on_disk"] for c in checkpoints]
+    assert rows[0] > 0 and rows == sorted(rows) and rows[-1] <= report["samples"]
+    for c in checkpoints:  # the replayed load draws 90 W for its first minute
+        assert c["window_energy_j"] == pytest.approx(90.0 * 12.0, rel=0.02)
